@@ -1,0 +1,164 @@
+"""absl flag definitions shared by tfvae's scripts, and their conversion to a Config.
+
+Every flag mirrors one field of `tfvae.config.Config`; `config_from_flags`
+builds that one object. Bad flags and flagfiles are reported by `parse` as one
+line with exit status 2 (absl's own parser would print usage and exit 1).
+"""
+
+import dataclasses
+import os
+import sys
+import typing
+
+from absl import flags
+
+# Quiet TensorFlow's C++ start-up chatter before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfvae import config as config_lib  # pylint: disable=wrong-import-position
+from tfvae.errors import TfvaeError  # pylint: disable=wrong-import-position
+
+FLAGS = flags.FLAGS
+
+HELP = {
+    "dataset": "digits (default, offline), dsprites (procedural, offline), "
+               "npz:PATH, images:DIR, tfds:NAME[:SPLIT] (needs network), "
+               "dsprites_npz:PATH (the original dSprites file).",
+    "binarization": "none | static (sample once) | dynamic (resample each batch).",
+    "validation_fraction": "Fraction held out for validation (when the data set "
+                           "has no test split).",
+    "max_examples": "Use only the first N examples (quick experiments).",
+    "model": "vae (the general, switchable VAE) | reference (the question's "
+             "loss, line for line).",
+    "reference_rec": "Reconstruction of --model=reference: l2 (summed squared "
+                     "error) | bce (clipped, summed).",
+    "likelihood": "Decoder distribution: bernoulli | continuous_bernoulli | "
+                  "gaussian.",
+    "sigma": "Gaussian sigma: a number (fixed; 0.7071 = the question's L2), "
+             "learned | learned_channel | learned_pixel | optimal.",
+    "rec_reduction": "sum | mean of the reconstruction NLL over features.",
+    "kl_reduction": "sum | mean of the KL over latent dimensions.",
+    "beta": "KL weight as written on the reduced KL term (default 1).",
+    "beta_norm": "Normalised KL weight of Higgins et al.: beta_eff * J / K. "
+                 "Exclusive with --beta.",
+    "kl_estimator": "analytic (closed form) | monte_carlo (one sample).",
+    "architecture": "mlp | conv (8x8, 28x28, 32x32, 64x64 inputs).",
+    "latent_dim": "Number of latent dimensions J.",
+    "hidden_units": "Width of the mlp's hidden layers.",
+    "batch_size": "Global batch size.",
+    "steps": "Optimiser steps to train (default 2000). Exclusive with --epochs.",
+    "epochs": "Passes over the training set. Exclusive with --steps.",
+    "learning_rate": "Adam learning rate.",
+    "seed": "Seed of data order, initialisation and posterior noise.",
+    "kl_schedule": "constant | linear | sigmoid | cyclical warm-up of the KL "
+                   "weight (Keras callback on the global step).",
+    "kl_warmup_steps": "T: warm-up length (linear, sigmoid) or total length "
+                       "of all cycles (cyclical).",
+    "kl_sigmoid_k": "Sigmoid slope k (default 10/T).",
+    "kl_sigmoid_x0": "Sigmoid midpoint x0 (default T/2).",
+    "kl_cycles": "Number of cycles M of the cyclical schedule.",
+    "kl_cycle_ratio": "Fraction R of each cycle spent ramping.",
+    "kl_cycle_shape": "Ramp shape of the cyclical schedule: linear | sigmoid | "
+                      "cosine.",
+    "kl_start": "Schedule start value.",
+    "kl_stop": "Schedule stop value (default: the resolved --beta/--beta_norm).",
+    "free_bits": "Free bits lambda in nats per latent dimension (0 = off).",
+    "free_bits_mode": "batch (Kingma et al.: clamp the batch-mean KL per "
+                      "dimension) | example (clamp per example and dimension).",
+    "balancer": "none | capacity (Burgess et al.) | geco (Rezende & Viola) | "
+                "controlvae (Shao et al.).",
+    "capacity_gamma": "Capacity: gamma on |KL - C|.",
+    "capacity_max": "Capacity: C_max in nats (summed KL).",
+    "capacity_steps": "Capacity: steps for C to reach C_max.",
+    "geco_target": "GECO: kappa, the tolerated reconstruction NLL, in the "
+                   "units of --geco_target_units.",
+    "geco_target_units": "per_pixel (NLL summed over features / K) | "
+                         "per_example (NLL summed over features).",
+    "geco_alpha": "GECO: moving-average decay of the constraint.",
+    "geco_rate": "GECO: multiplier update rate nu.",
+    "geco_lambda_init": "GECO: initial Lagrange multiplier.",
+    "control_kl_target": "ControlVAE: KL set point (nats, summed over latents).",
+    "control_kp": "ControlVAE: proportional gain Kp.",
+    "control_ki": "ControlVAE: integral gain Ki.",
+    "control_beta_min": "ControlVAE: lower bound of beta.",
+    "control_beta_max": "ControlVAE: upper bound of beta.",
+    "logdir": "Run directory (config, checkpoints, TensorBoard events).",
+    "eval_every": "Evaluate the validation set every N steps.",
+    "image_every": "Write images every N steps (0: at every evaluation).",
+    "checkpoint_every": "Save a checkpoint every N steps (and at the end).",
+    "keep_checkpoints": "Checkpoints to keep.",
+    "resume": "auto (resume a run of the same config) | true | false.",
+    "overwrite": "Replace an existing run in --logdir.",
+    "export_dir": "After training, export a versioned SavedModel under "
+                  "EXPORT_DIR/<version>/.",
+    "verbose": "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per "
+               "evaluation interval).",
+    "strategy": "default | mirrored | multi_worker (reads TF_CONFIG) | tpu.",
+    "tpu": "TPU address for --strategy=tpu.",
+    "mixed_precision": "none | mixed_float16 | mixed_bfloat16 (likelihood "
+                       "math stays float32).",
+    "jit_compile": "Compile the train step with XLA.",
+    "steps_per_execution": "Train steps per tf.function call.",
+}
+
+
+def _base_type(field):
+  hint = typing.get_type_hints(config_lib.Config)[field.name]
+  args = [a for a in typing.get_args(hint) if a is not type(None)]
+  return args[0] if args else hint
+
+
+def define_config_flags(exclude=()):
+  """Defines one flag per Config field (defaults from the dataclass)."""
+  for field in dataclasses.fields(config_lib.Config):
+    if field.name in exclude:
+      continue
+    kind = _base_type(field)
+    default = field.default
+    help_text = HELP.get(field.name, field.name)
+    if kind is bool:
+      flags.DEFINE_bool(field.name, default, help_text)
+    elif kind is int:
+      flags.DEFINE_integer(field.name, default, help_text)
+    elif kind is float:
+      flags.DEFINE_float(field.name, default, help_text)
+    else:
+      flags.DEFINE_string(field.name, default, help_text)
+
+
+def config_from_flags(**overrides):
+  """The Config the parsed flags describe, validated."""
+  values = {}
+  for field in dataclasses.fields(config_lib.Config):
+    if field.name in FLAGS:
+      values[field.name] = FLAGS[field.name].value
+  values.update(overrides)
+  return config_lib.Config(**values).validate()
+
+
+def fail(program, message, code=2):
+  """One clear line on stderr and a non-zero exit."""
+  sys.stderr.write(f"{program}: error: {message}\n")
+  sys.exit(code)
+
+
+def parse(argv):
+  """absl flags parser that reports errors as one line (exit 2)."""
+  program = os.path.basename(argv[0])
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    fail(program, str(e).splitlines()[0])
+  except OSError as e:  # An unreadable --flagfile.
+    fail(program, f"cannot read flagfile: {e}")
+
+
+def run_guarded(program, fn):
+  """Runs fn(); TfvaeError and Ctrl-C become one line and a non-zero exit."""
+  try:
+    return fn()
+  except TfvaeError as e:
+    fail(program, str(e))
+  except KeyboardInterrupt:
+    fail(program, "interrupted", code=130)

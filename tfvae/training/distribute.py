@@ -1,0 +1,49 @@
+"""tf.distribute strategies and mixed precision for a run.
+
+Loss scaling across replicas is done inside the models (per-example losses
+divided by the global batch size, `tfvae.objectives.elbo.average_over_batch`),
+so N replicas give the same update as one device with the same global batch.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from tfvae.errors import ConfigError
+
+
+def make_strategy(config):
+  """The strategy named by `--strategy`."""
+  if config.strategy == "default":
+    return tf.distribute.get_strategy()
+  if config.strategy == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if config.strategy == "multi_worker":
+    if "TF_CONFIG" not in os.environ:
+      raise ConfigError("--strategy=multi_worker needs the TF_CONFIG "
+                        "environment variable")
+    try:
+      json.loads(os.environ["TF_CONFIG"])
+    except ValueError:
+      raise ConfigError("TF_CONFIG is not valid JSON") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if config.strategy == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise ConfigError(f"unknown strategy {config.strategy!r}")
+
+
+def distribute_dataset(strategy, dataset):
+  """Keras' fit distributes datasets itself; kept as the one place to adapt."""
+  del strategy
+  return dataset
+
+
+def set_mixed_precision(policy):
+  """`none`, `mixed_float16` or `mixed_bfloat16` (likelihood math stays float32)."""
+  keras.mixed_precision.set_global_policy(
+      "float32" if policy == "none" else policy)

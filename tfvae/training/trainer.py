@@ -1,0 +1,192 @@
+"""The training run: data -> model -> fit with callbacks -> final metrics (-> export).
+
+A run is `total_steps` optimiser steps, organised by Keras as "epochs" of
+`eval_every` steps; after each the validation set is evaluated exactly
+(`tfvae.metrics.diagnostics`). The progress bar shows Keras' running means of
+the tracked batch values since the last evaluation; TensorBoard shows every
+step's batch values and every evaluation.
+"""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvae import __version__
+from tfvae.balancing import schedules
+from tfvae.data import datasets
+from tfvae.data import pipeline
+from tfvae.errors import DataError
+from tfvae.models.factory import build_model
+from tfvae.training import callbacks as cb
+from tfvae.training import checkpoints
+from tfvae.training import distribute
+from tfvae.training import rundir
+from tfvae.training import tensorboard as tb
+
+NUM_IMAGES_LOGGED = 8
+EVAL_BATCH_SIZE = 256
+FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
+              "active_units", "latent_dim", "kl_per_dim", "collapsed_dims",
+              "mutual_information", "num_examples")
+
+
+def total_steps(config, num_train):
+  if config.steps is not None:
+    return config.steps
+  steps_per_epoch = max(1, num_train // config.batch_size)
+  return (config.epochs or 10) * steps_per_epoch if config.epochs else 2000
+
+
+def make_kl_schedule(config, num_features):
+  """`step -> weight` for `--kl_schedule`, or None for a constant weight."""
+  if config.kl_schedule == "constant":
+    return None
+  stop = config.kl_stop if config.kl_stop is not None else \
+      config.resolved_kl_weight(num_features)
+  common = {"start": config.kl_start, "stop": stop}
+  if config.kl_schedule == "linear":
+    return schedules.make_schedule("linear", warmup_steps=config.kl_warmup_steps,
+                                   **common)
+  if config.kl_schedule == "sigmoid":
+    return schedules.make_schedule("sigmoid",
+                                   warmup_steps=config.kl_warmup_steps,
+                                   k=config.kl_sigmoid_k, x0=config.kl_sigmoid_x0,
+                                   **common)
+  return schedules.make_schedule(
+      "cyclical", total_steps=config.kl_warmup_steps, n_cycles=config.kl_cycles,
+      ratio=config.kl_cycle_ratio, shape=config.kl_cycle_shape, **common)
+
+
+def build_compiled_model(config, image_shape, strategy=None):
+  strategy = strategy or tf.distribute.get_strategy()
+  with strategy.scope():
+    model = build_model(config, image_shape)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  jit_compile=config.jit_compile,
+                  steps_per_execution=config.steps_per_execution)
+  return model
+
+
+def train(config, print_fn=print):
+  """Runs training as configured; returns the final metrics dict.
+
+  Raises:
+    TfvaeError (ConfigError, DataError, CheckpointError, NonFiniteLossError)
+    with a one-line message for every problem caused by the input.
+  """
+  config.validate()
+  started = time.time()
+  keras.utils.set_random_seed(config.seed)
+  distribute.set_mixed_precision(config.mixed_precision)
+  data = datasets.load_data(config)
+  warning = datasets.check_support(data, config.likelihood, config.model,
+                                   config.reference_rec)
+  if warning:
+    print_fn(warning)
+  if data.num_train < config.batch_size:
+    raise DataError(f"--batch_size={config.batch_size} is larger than the "
+                    f"{data.num_train} training examples")
+  # Only now touch the logdir: every input error above leaves disk unchanged.
+  resuming = rundir.prepare(config)
+
+  strategy = distribute.make_strategy(config)
+  model = build_compiled_model(config, data.image_shape, strategy)
+  with strategy.scope():
+    checkpoints.build_optimizer(model)
+  manager = checkpoints.make_manager(model, rundir.checkpoint_dir(config.logdir),
+                                     config.keep_checkpoints)
+  start_step = 0
+  if resuming:
+    restored = checkpoints.restore(manager)
+    start_step = int(model.optimizer.iterations.numpy())
+    if restored:
+      print_fn(f"resuming {config.logdir} from {restored} (step {start_step})")
+  tb.truncate_events(config.logdir, start_step)
+
+  steps = total_steps(config, data.num_train)
+  writers = tb.make_writers(config.logdir)
+  if start_step == 0:
+    tb.write_text(writers["train"], "config", config.to_json())
+  schedule = make_kl_schedule(config, data.num_features)
+  val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE)
+  preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
+             data.scale)
+  evaluation = cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
+                                     image_every=config.image_every,
+                                     print_fn=print_fn, seed=config.seed)
+  saver = cb.PeriodicCheckpoint(manager, config.checkpoint_every)
+  callbacks = [cb.NonFiniteGuard(manager), cb.StepLimit(steps),
+               cb.BatchScalars(writers["train"]), saver, evaluation]
+  if schedule is not None:
+    callbacks.insert(0, schedules.KLScheduleCallback(schedule))
+
+  if start_step < steps:
+    train_ds = pipeline.train_dataset(data, config.batch_size, config.seed,
+                                      config.binarization)
+    # The pipeline is deterministic given the seed: skip what was consumed.
+    train_ds = train_ds.skip(start_step)
+    train_ds = distribute.distribute_dataset(strategy, train_ds)
+    remaining = steps - start_step
+    chunk = config.eval_every
+    model.fit(train_ds, epochs=math.ceil(remaining / chunk),
+              steps_per_epoch=chunk, callbacks=callbacks,
+              verbose=config.verbose)
+    saver.save_final()
+  elif evaluation.last_result is None:
+    evaluation.model = model
+    print_fn(f"{config.logdir} already reached step {steps}; evaluating only")
+
+  evaluation.set_model(model)
+  result = evaluation.evaluate()
+  final = {k: result[k] for k in FINAL_KEYS}
+  final.update(final_weighting(model, config))
+  final.update({
+      "step": int(model.optimizer.iterations.numpy()),
+      "dataset": config.dataset,
+      "tfvae_version": __version__,
+      "train_seconds": round(time.time() - started, 1),
+  })
+  rundir.write_json(os.path.join(config.logdir, rundir.FINAL_METRICS_FILE),
+                    final)
+  for writer in writers.values():
+    writer.close()
+  if config.export_dir:
+    from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
+    final["export_path"] = saved_model.export(model, config, config.export_dir)
+  return final
+
+
+def final_weighting(model, config):
+  """The weighting at the end of training, in every convention."""
+  values = {name: float(model.last_batch[name].numpy())
+            for name in ("kl_weight", "beta_eff", "beta_norm")}
+  if "sigma" in model.last_batch:
+    values["sigma"] = float(model.last_batch["sigma"].numpy())
+  values["rec_reduction"] = config.rec_reduction
+  values["kl_reduction"] = config.kl_reduction
+  return values
+
+
+def summary_table(final):
+  """Human-readable summary printed at the end of `train.py`."""
+  rows = [
+      ("-ELBO (nats)", f"{final['neg_elbo']:.4f}"),
+      ("-ELBO (bits/dim)", f"{final['bits_per_dim']:.5f}"),
+      ("rate R (nats)", f"{final['rate']:.4f}"),
+      ("distortion D (nats)", f"{final['distortion']:.4f}"),
+      ("KL weight as written", f"{final['kl_weight']:.6g}"),
+      ("effective beta (ELBO units)", f"{final['beta_eff']:.6g}"),
+      ("beta_norm", f"{final['beta_norm']:.6g}"),
+      ("active units", f"{final['active_units']}/{final['latent_dim']}"),
+      ("mutual information (nats)", f"{final['mutual_information']:.4f}"),
+  ]
+  if "sigma" in final:
+    rows.append(("decoder sigma", f"{final['sigma']:.5f}"))
+  if final.get("collapsed_dims"):
+    rows.append(("collapsed dims", ",".join(map(str, final["collapsed_dims"]))))
+  width = max(len(r[0]) for r in rows)
+  return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
