@@ -162,9 +162,8 @@ class VAE(BaseVAE):
           rec, kl, weight, self.rec_divisor, self.kl_divisor)
       loss = elbo.average_over_batch(per_example) + weight * kl_extra
     elif spec.balancer == "capacity":
-      capacity = schedules.capacity(
-          tf.cast(self.optimizer.iterations, tf.float32), spec.capacity_max,
-          spec.capacity_steps)
+      capacity = schedules.capacity(self.optimizer.iterations,
+                                    spec.capacity_max, spec.capacity_steps)
       batch_rate = elbo.global_batch_mean(terms["rate"])
       per_example, kl_coef, nll_coef = balanced.capacity_loss(
           rec, terms["rate"], batch_rate, capacity, spec.capacity_gamma,
