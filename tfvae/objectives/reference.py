@@ -18,6 +18,11 @@ log-likelihood of a Gaussian with fixed variance 1/2 minus the constant
 (K/2) log(pi); the clipped BCE is the Bernoulli negative log-likelihood of
 probabilities y. `question_distortion` adds that constant back so the port's
 numbers can be reported in nats like every other tfvae objective.
+
+A pitfall kept on purpose (it is the question's code): in float32,
+1 - 1e-8 rounds to 1, so the upper clip does nothing and a saturated y = 1
+on a pixel with x < 1 gives an infinite BCE. tfvae's `bernoulli` likelihood
+works on logits and has no such edge.
 """
 
 import math

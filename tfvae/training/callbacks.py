@@ -114,6 +114,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     self.print_fn = print_fn
     self.seed = seed
     self.last_result = None
+    self.last_step = None
     self._last_image_step = -1
     self._start = time.time()
 
@@ -121,6 +122,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     step = global_step(self.model)
     result, z_means, z_log_vars = diagnostics.evaluate(self.model, self.dataset)
     self.last_result = result
+    self.last_step = step
     with self.writer.as_default(step=step):
       for name in ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",
                    "active_units", "mutual_information"):

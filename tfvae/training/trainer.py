@@ -136,12 +136,13 @@ def train(config, print_fn=print):
               steps_per_epoch=chunk, callbacks=callbacks,
               verbose=config.verbose)
     saver.save_final()
-  elif evaluation.last_result is None:
-    evaluation.model = model
+  else:
     print_fn(f"{config.logdir} already reached step {steps}; evaluating only")
 
   evaluation.set_model(model)
-  result = evaluation.evaluate()
+  result = evaluation.last_result
+  if evaluation.last_step != int(model.optimizer.iterations.numpy()):
+    result = evaluation.evaluate()
   final = {k: result[k] for k in FINAL_KEYS}
   final.update(final_weighting(model, config))
   final.update({
