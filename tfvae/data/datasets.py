@@ -163,10 +163,15 @@ def load_tfds(spec):
       if s is None:
         arrays.append(None)
         continue
-      data = tfds.as_numpy(tfds.load(name, split=s, batch_size=-1))
-      if "image" not in data:
+      dataset = tfds.load(name, split=s)
+      if "image" not in dataset.element_spec:
         raise DataError(f"tfds:{name}: no 'image' feature")
-      arrays.append(data["image"])
+      # Batched iteration (batch_size=-1 crashes on generator-backed data).
+      chunks = list(tfds.as_numpy(
+          dataset.map(lambda example: example["image"]).batch(4096)))
+      if not chunks:
+        raise DataError(f"tfds:{name}: split {s!r} is empty")
+      arrays.append(np.concatenate(chunks))
   except DataError:
     raise
   except Exception as e:  # Download and registry errors.
