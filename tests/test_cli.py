@@ -1,0 +1,83 @@
+"""scripts/train.py end to end, the presets, and one-line errors."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run_script
+
+PRESETS = sorted(glob.glob(os.path.join(ROOT, "scripts", "flags", "*.flags")))
+
+VALIDATE = """
+import sys
+sys.path.insert(0, {scripts!r})
+import flagdefs
+flagdefs.define_config_flags()
+flagdefs.parse(["train.py", "--flagfile=" + {path!r}])
+config = flagdefs.config_from_flags()
+print(config.to_json())
+"""
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=os.path.basename)
+def test_every_preset_is_a_valid_config_with_a_comment(path):
+  with open(path) as f:
+    first = f.readline()
+  assert first.startswith("#"), "each preset starts with a comment"
+  out = subprocess.run(
+      [sys.executable, "-c", VALIDATE.format(
+          scripts=os.path.join(ROOT, "scripts"), path=path)],
+      capture_output=True, text=True, timeout=120, cwd=ROOT)
+  assert out.returncode == 0, out.stderr
+  config = json.loads(out.stdout)
+  assert config["dataset"] == "digits"
+
+
+def test_question_mean_mean_preset_is_beta_norm_point_one(tmp_path):
+  """The question's normalised 0.1 weight is reported as beta_norm 0.1."""
+  logdir = str(tmp_path / "mm")
+  out = run_script("train.py",
+                   "--flagfile=scripts/flags/question_mean_mean_0.1.flags",
+                   "--steps=20", "--eval_every=20", f"--logdir={logdir}",
+                   "--verbose=0")
+  assert out.returncode == 0, out.stderr
+  with open(os.path.join(logdir, "final_metrics.json")) as f:
+    final = json.load(f)
+  assert final["beta_norm"] == pytest.approx(0.1, rel=1e-5)
+  assert final["beta_eff"] == pytest.approx(0.1 * 64 / 8, rel=1e-5)
+  assert final["kl_weight"] == pytest.approx(0.1, rel=1e-5)
+  assert "beta_norm" in out.stdout and "effective beta" in out.stdout
+
+
+def test_train_script_reference_bce_end_to_end(tmp_path):
+  logdir = str(tmp_path / "bce")
+  out = run_script("train.py", "--model=reference", "--reference_rec=bce",
+                   "--steps=30", "--eval_every=15", f"--logdir={logdir}")
+  assert out.returncode == 0, out.stderr
+  assert "final validation metrics" in out.stdout
+  assert os.path.isfile(os.path.join(logdir, "final_metrics.json"))
+  assert os.path.isfile(os.path.join(logdir, "config.json"))
+  assert glob.glob(os.path.join(logdir, "checkpoints", "ckpt-30*"))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--likelihood=poisson"], "--likelihood='poisson' is not one of"),
+    (["--beta=-1"], "--beta must be >= 0"),
+    (["--beta=1", "--beta_norm=0.1"], "mutually exclusive"),
+    (["--latent_dim=0"], "--latent_dim must be an integer >= 1"),
+    (["--dataset=npz:/no/such/file.npz"], "no such file"),
+    (["--no_such_flag=3"], "Unknown command line flag"),
+    (["--flagfile=/no/such.flags"], "flagfile"),
+])
+def test_bad_flags_are_one_line_and_exit_two(tmp_path, args, message):
+  logdir = str(tmp_path / "never")
+  out = run_script("train.py", *args, f"--logdir={logdir}", timeout=120)
+  assert out.returncode == 2
+  lines = [l for l in out.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1, out.stderr
+  assert message in lines[0]
+  assert not os.path.exists(logdir)
