@@ -9,8 +9,14 @@ import dataclasses
 import os
 import sys
 import typing
+import warnings
 
 from absl import flags
+from absl import logging
+
+# Quiet library chatter: tfvae prints its own progress lines.
+logging.set_verbosity(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*shuffle.*tf.data.Dataset.*")
 
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -152,6 +158,26 @@ def parse(argv):
     fail(program, str(e).splitlines()[0])
   except OSError as e:  # An unreadable --flagfile.
     fail(program, f"cannot read flagfile: {e}")
+
+
+def import_tensorflow_quietly():
+  """Imports TensorFlow with its C++ start-up lines kept off stderr.
+
+  TF 2.21 logs through absl before logging is initialised, which
+  TF_CPP_MIN_LOG_LEVEL does not silence; those lines (oneDNN, CUDA probing)
+  would bury tfvae's own one-line messages. stderr is restored afterwards, so
+  real warnings and errors still show.
+  """
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    tf.config.list_physical_devices()
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
 
 
 def run_guarded(program, fn):

@@ -24,6 +24,7 @@ def main(argv):
   def run():
     config = flagdefs.config_from_flags()
     # Imported after validation so bad flags fail fast, before TensorFlow loads.
+    flagdefs.import_tensorflow_quietly()
     from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
     final = trainer.train(config)
     print(f"\nfinal validation metrics ({config.dataset}, step {final['step']}, "

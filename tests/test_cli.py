@@ -50,6 +50,8 @@ def test_question_mean_mean_preset_is_beta_norm_point_one(tmp_path):
   assert final["beta_norm"] == pytest.approx(0.1, rel=1e-5)
   assert final["beta_eff"] == pytest.approx(0.1 * 64 / 8, rel=1e-5)
   assert final["kl_weight"] == pytest.approx(0.1, rel=1e-5)
+  # sigma^2 = 1/2: the Gaussian NLL is the SSE, so SSE units = ELBO units.
+  assert final["beta_sse_units"] == pytest.approx(final["beta_eff"], rel=1e-5)
   assert "beta_norm" in out.stdout and "effective beta" in out.stdout
 
 

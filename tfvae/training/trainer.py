@@ -167,6 +167,14 @@ def final_weighting(model, config):
             for name in ("kl_weight", "beta_eff", "beta_norm")}
   if "sigma" in model.last_batch:
     values["sigma"] = float(model.last_batch["sigma"].numpy())
+  shared_sigma = (config.model == "vae" and config.likelihood == "gaussian" and
+                  config.sigma not in ("learned_channel", "learned_pixel"))
+  if shared_sigma or (config.model == "reference" and
+                      config.reference_rec == "l2"):
+    # The weight on summed KL per unit of summed squared error, the question's
+    # L2/sum units: a Gaussian NLL is SSE / (2 sigma^2) + const.
+    sigma_sq = values["sigma"]**2 if "sigma" in values else 0.5
+    values["beta_sse_units"] = values["beta_eff"] * 2.0 * sigma_sq
   values["rec_reduction"] = config.rec_reduction
   values["kl_reduction"] = config.kl_reduction
   return values
@@ -182,6 +190,11 @@ def summary_table(final):
       ("KL weight as written", f"{final['kl_weight']:.6g}"),
       ("effective beta (ELBO units)", f"{final['beta_eff']:.6g}"),
       ("beta_norm", f"{final['beta_norm']:.6g}"),
+  ]
+  if "beta_sse_units" in final:
+    rows.append(("beta in the question's L2/sum units",
+                 f"{final['beta_sse_units']:.6g}"))
+  rows += [
       ("active units", f"{final['active_units']}/{final['latent_dim']}"),
       ("mutual information (nats)", f"{final['mutual_information']:.4f}"),
   ]
