@@ -34,11 +34,16 @@ FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "mutual_information", "num_examples")
 
 
+DEFAULT_STEPS = 2000
+
+
 def total_steps(config, num_train):
+  """--steps, or --epochs full passes (full batches only), or the default."""
   if config.steps is not None:
     return config.steps
-  steps_per_epoch = max(1, num_train // config.batch_size)
-  return (config.epochs or 10) * steps_per_epoch if config.epochs else 2000
+  if config.epochs is not None:
+    return config.epochs * max(1, num_train // config.batch_size)
+  return DEFAULT_STEPS
 
 
 def make_kl_schedule(config, num_features):
