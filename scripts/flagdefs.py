@@ -74,17 +74,22 @@ HELP = {
                       "dimension) | example (clamp per example and dimension).",
     "balancer": "none | capacity (Burgess et al.) | geco (Rezende & Viola) | "
                 "controlvae (Shao et al.).",
-    "capacity_gamma": "Capacity: gamma on |KL - C|.",
+    "capacity_gamma": "Capacity: gamma on |KL - C| (Burgess et al.: 1000 "
+                      "for 64x64 images; scale it with the pixel count).",
     "capacity_max": "Capacity: C_max in nats (summed KL).",
     "capacity_steps": "Capacity: steps for C to reach C_max.",
-    "geco_target": "GECO: kappa, the tolerated reconstruction NLL, in the "
-                   "units of --geco_target_units.",
-    "geco_target_units": "per_pixel (NLL summed over features / K) | "
-                         "per_example (NLL summed over features).",
+    "geco_target": "GECO: kappa, the tolerated reconstruction error "
+                   "-log p(x|z) in nats PER PIXEL (NLL summed over the K "
+                   "features / K; the default units) or PER EXAMPLE (summed "
+                   "NLL) as --geco_target_units says.",
+    "geco_target_units": "Units of --geco_target: per_pixel (nats per "
+                         "feature) | per_example (nats per example).",
     "geco_alpha": "GECO: moving-average decay of the constraint.",
     "geco_rate": "GECO: multiplier update rate nu.",
-    "geco_lambda_init": "GECO: initial Lagrange multiplier.",
-    "control_kl_target": "ControlVAE: KL set point (nats, summed over latents).",
+    "geco_lambda_init": "GECO: initial Lagrange multiplier (1 in the paper; "
+                        "with per_pixel units K starts at the ELBO).",
+    "control_kl_target": "ControlVAE: set point of the current batch's "
+                         "mean KL (nats, summed over latents).",
     "control_kp": "ControlVAE: proportional gain Kp.",
     "control_ki": "ControlVAE: integral gain Ki.",
     "control_beta_min": "ControlVAE: lower bound of beta.",
@@ -104,8 +109,14 @@ HELP = {
     "tpu": "TPU address for --strategy=tpu.",
     "mixed_precision": "none | mixed_float16 | mixed_bfloat16 (likelihood "
                        "math stays float32).",
-    "jit_compile": "Compile the train step with XLA.",
-    "steps_per_execution": "Train steps per tf.function call.",
+    "jit_compile": "Compile the train step with XLA (off by default: slower "
+                   "on CPU, see docs/performance.md; try it on a GPU).",
+    "steps_per_execution": "Train steps per tf.function call; 0 = auto (10, "
+                           "or 1 with a --kl_schedule). Reduced to divide "
+                           "--eval_every, --checkpoint_every and the steps "
+                           "to run; every step is still logged and checked.",
+    "log_every": "Write the per-step training scalars to TensorBoard every N "
+                 "steps (validation is logged every --eval_every steps).",
 }
 
 
@@ -115,7 +126,7 @@ def _base_type(field):
   return args[0] if args else hint
 
 
-def define_config_flags(exclude=()):
+def define_config_flags(exclude=(), flag_values=FLAGS):
   """Defines one flag per Config field (defaults from the dataclass)."""
   for field in dataclasses.fields(config_lib.Config):
     if field.name in exclude:
@@ -124,21 +135,24 @@ def define_config_flags(exclude=()):
     default = field.default
     help_text = HELP.get(field.name, field.name)
     if kind is bool:
-      flags.DEFINE_bool(field.name, default, help_text)
+      flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
     elif kind is int:
-      flags.DEFINE_integer(field.name, default, help_text)
+      flags.DEFINE_integer(field.name, default, help_text,
+                           flag_values=flag_values)
     elif kind is float:
-      flags.DEFINE_float(field.name, default, help_text)
+      flags.DEFINE_float(field.name, default, help_text,
+                         flag_values=flag_values)
     else:
-      flags.DEFINE_string(field.name, default, help_text)
+      flags.DEFINE_string(field.name, default, help_text,
+                          flag_values=flag_values)
 
 
-def config_from_flags(**overrides):
+def config_from_flags(flag_values=FLAGS, **overrides):
   """The Config the parsed flags describe, validated."""
   values = {}
   for field in dataclasses.fields(config_lib.Config):
-    if field.name in FLAGS:
-      values[field.name] = FLAGS[field.name].value
+    if field.name in flag_values:
+      values[field.name] = flag_values[field.name].value
   values.update(overrides)
   return config_lib.Config(**values).validate()
 
@@ -164,20 +178,44 @@ def import_tensorflow_quietly():
   """Imports TensorFlow with its C++ start-up lines kept off stderr.
 
   TF 2.21 logs through absl before logging is initialised, which
-  TF_CPP_MIN_LOG_LEVEL does not silence; those lines (oneDNN, CUDA probing)
-  would bury tfvae's own one-line messages. stderr is restored afterwards, so
-  real warnings and errors still show.
+  TF_CPP_MIN_LOG_LEVEL does not silence; those lines (oneDNN, CUDA probing;
+  TFP's import repeats them) would bury tfvae's own one-line messages. They are
+  captured and shown only if the import fails (or always with
+  TF_CPP_MIN_LOG_LEVEL=0 or 1). stderr is restored afterwards, so real
+  warnings and errors still show. Python-side INFO logs (absl, e.g. one line
+  per checkpoint save) are lowered to warnings unless --verbosity is given.
   """
+  import logging as std_logging  # pylint: disable=import-outside-toplevel
+  import tempfile  # pylint: disable=import-outside-toplevel
+  import warnings  # pylint: disable=import-outside-toplevel
+  from absl import logging  # pylint: disable=import-outside-toplevel
+  quiet_python = "verbosity" in FLAGS and not FLAGS["verbosity"].present
+  if quiet_python:
+    logging.set_verbosity(logging.WARNING)
+  # Keras notes that a tf.data input ignores fit(shuffle=...): ours is shuffled.
+  warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
+  if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+    import tensorflow  # pylint: disable=import-outside-toplevel,unused-import
+    return
+  sys.stderr.flush()
   saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  try:
-    os.dup2(devnull, 2)
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    tf.config.list_physical_devices()
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      import tensorflow as tf  # pylint: disable=import-outside-toplevel
+      # pylint: disable-next=import-outside-toplevel,unused-import
+      import tensorflow_probability
+      tf.config.list_physical_devices()  # Device start-up notices come here.
+    except BaseException:
+      os.dup2(saved, 2)
+      captured.seek(0)
+      sys.stderr.write(captured.read().decode(errors="replace"))
+      raise
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+  if quiet_python:
+    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
 
 
 def run_guarded(program, fn):
@@ -188,3 +226,4 @@ def run_guarded(program, fn):
     fail(program, str(e))
   except KeyboardInterrupt:
     fail(program, "interrupted", code=130)
+

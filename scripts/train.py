@@ -23,10 +23,13 @@ def main(argv):
 
   def run():
     config = flagdefs.config_from_flags()
-    # Imported after validation so bad flags fail fast, before TensorFlow loads.
+    # Bad flags, data, logdir or export target fail fast, before TensorFlow
+    # loads and before anything is written.
+    from tfvae.training import preflight  # pylint: disable=import-outside-toplevel
+    data = preflight.check(config)
     flagdefs.import_tensorflow_quietly()
     from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
-    final = trainer.train(config)
+    final = trainer.train(config, data=data)
     print(f"\nfinal validation metrics ({config.dataset}, step {final['step']}, "
           f"{final['train_seconds']}s):")
     print(trainer.summary_table(final))

@@ -171,3 +171,12 @@ def test_beta_norm_flag_converts_to_the_written_weight():
     # Higgins' dSprites example: beta = 4 <-> beta_norm ~ 0.0098.
     assert beta_eff == pytest.approx(0.0098 * 4096 / 10)
     assert beta_eff * 10 / 4096 == pytest.approx(0.0098)
+
+
+def test_training_noise_uniforms_never_reach_zero_or_one():
+  """Extreme Philox bits must map strictly inside (0, 1): ndtri(1) = inf."""
+  from tfvae.models.base import bits_to_unit_interval
+  bits = tf.constant([0, 1, 2**31, 2**32 - 1], dtype=tf.uint32)
+  u = bits_to_unit_interval(bits).numpy()
+  assert np.all(u > 0) and np.all(u < 1)
+  assert np.all(np.isfinite(tf.math.ndtri(u).numpy()))

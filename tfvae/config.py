@@ -118,7 +118,8 @@ class Config:
   tpu: Optional[str] = None
   mixed_precision: str = "none"
   jit_compile: bool = False
-  steps_per_execution: int = 1
+  steps_per_execution: int = 0
+  log_every: int = 1
 
   # ----------------------------------------------------------------- helpers
 
@@ -172,7 +173,8 @@ class Config:
     """
     ignore = {"steps", "epochs", "logdir", "resume", "overwrite", "export_dir",
               "verbose", "eval_every", "image_every", "checkpoint_every",
-              "keep_checkpoints", "jit_compile", "steps_per_execution"}
+              "keep_checkpoints", "jit_compile", "steps_per_execution",
+              "log_every"}
     return {k: v for k, v in self.to_dict().items() if k not in ignore}
 
   # -------------------------------------------------------------- validation
@@ -231,7 +233,12 @@ class Config:
     _positive_int("eval_every", self.eval_every)
     _positive_int("checkpoint_every", self.checkpoint_every)
     _positive_int("keep_checkpoints", self.keep_checkpoints)
-    _positive_int("steps_per_execution", self.steps_per_execution)
+    if (not isinstance(self.steps_per_execution, int) or
+        isinstance(self.steps_per_execution, bool) or
+        self.steps_per_execution < 0):
+      raise ConfigError("--steps_per_execution must be an integer >= 0 (0: "
+                        f"auto), got {self.steps_per_execution!r}")
+    _positive_int("log_every", self.log_every)
     if self.image_every < 0:
       raise ConfigError(f"--image_every must be >= 0, got {self.image_every}")
     if self.steps is not None and self.epochs is not None:
@@ -293,6 +300,10 @@ class Config:
       if self.capacity_gamma <= 0 or self.capacity_max < 0:
         raise ConfigError("--capacity_gamma must be > 0 and --capacity_max >= 0")
       _positive_int("capacity_steps", self.capacity_steps)
+      if self.free_bits > 0:
+        # The capacity term acts on the raw summed KL; a floor would be ignored.
+        raise ConfigError("--balancer=capacity already sets a KL target; "
+                          "--free_bits would be ignored, drop it")
     if self.balancer in ("capacity", "geco", "controlvae"):
       if weight_given:
         raise ConfigError(f"--balancer={self.balancer} sets the KL weight "
@@ -301,9 +312,11 @@ class Config:
         raise ConfigError(f"--balancer={self.balancer} and --kl_schedule="
                           f"{self.kl_schedule} both set the KL weight; pick one")
     if self.balancer == "geco":
-      if self.geco_target is None or not self.geco_target > 0:
-        raise ConfigError("--balancer=geco needs --geco_target > 0 (a "
-                          "reconstruction NLL, see --geco_target_units)")
+      # A continuous likelihood's NLL may be <= 0, so any finite kappa is valid.
+      if self.geco_target is None or not math.isfinite(self.geco_target):
+        raise ConfigError("--balancer=geco needs a finite --geco_target (a "
+                          "reconstruction NLL in nats, per pixel or per "
+                          "example as --geco_target_units says)")
       if not 0 <= self.geco_alpha < 1:
         raise ConfigError(f"--geco_alpha must be in [0, 1), got {self.geco_alpha}")
       if self.geco_rate <= 0 or self.geco_lambda_init <= 0:

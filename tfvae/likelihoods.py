@@ -30,6 +30,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae.objectives import elbo
+
 tfd = tfp.distributions
 
 MIN_LOG_SIGMA = -6.0
@@ -115,7 +117,8 @@ class GaussianLikelihood(Likelihood):
     if self.sigma_mode == "optimal":
       if x is None:
         return tf.cast(self.last_log_sigma, loc.dtype)
-      mse = tf.reduce_mean(tf.square(x - loc))
+      # The global batch's MSE, also when tf.distribute splits the batch.
+      mse = elbo.global_batch_mean(tf.square(x - loc))
       # A hard floor keeps sigma exactly sqrt(MSE) above it (a softclip would
       # bias it by ~0.5% at sigma ~ 0.45); nothing is trained through it.
       return tf.maximum(0.5 * tf.math.log(mse), MIN_LOG_SIGMA)
@@ -139,7 +142,7 @@ class GaussianLikelihood(Likelihood):
   def sigma_tensor(self, params, x=None):
     """The (mean) sigma of this batch, for logging."""
     _, log_sigma = self._loc_and_scale(params, x)
-    return tf.reduce_mean(tf.exp(log_sigma))
+    return elbo.global_batch_mean(tf.exp(log_sigma))
 
 
 def make_likelihood(name, sigma="learned", channels=1):

@@ -21,9 +21,10 @@ At a tie (KL exactly lambda) the gradient flows to the KL: `tf.maximum(x, y)`
 sends the gradient to x where x >= y, and the KL is passed as x. So
 `free_bits=0` gives exactly the plain KL sum and its gradient.
 
-Under `tf.distribute` the batch mean is over the replica's local batch; the
-clamp is non-linear, so batch mode cannot be rewritten as a sum of
-per-example losses.
+The clamp is non-linear, so batch mode cannot be rewritten as a sum of
+per-example losses: under `tf.distribute` the caller passes the global
+batch's mean KL as one row (`tfvae.models.vae` does), which every replica
+clamps alike.
 """
 
 import math

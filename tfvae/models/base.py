@@ -10,6 +10,7 @@ progress bar shows Keras' running means of the same numbers.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfvae.objectives import elbo
@@ -27,6 +28,37 @@ def images_from_batch(data):
   return data
 
 
+def bits_to_unit_interval(bits):
+  """uint32 random bits -> float32 u strictly inside (0, 1).
+
+  Uses the top 23 bits: (m + 0.5) 2^-23 <= 1 - 2^-24, exact in float32. With
+  24 bits the largest value rounds to 1.0 and ndtri(1) = inf.
+  """
+  return (tf.cast(tf.bitwise.right_shift(bits, 9), tf.float32) + 0.5) * 2.0**-23
+
+
+def _philox_normal(shape, seed, dtype):
+  """Standard normal noise that is the same with and without XLA.
+
+  `tf.random.stateless_normal` turns random bits into normals differently
+  inside XLA, so a jit-compiled step would see other noise. The Philox bits
+  agree, so take 23 of them to a uniform u in (0, 1) and return ndtri(u).
+  """
+  bits = tf.random.stateless_uniform(shape, seed=seed, minval=None,
+                                     maxval=None, dtype=tf.uint32, alg="philox")
+  uniform = bits_to_unit_interval(bits)
+  return tf.cast(tf.math.ndtri(uniform), dtype)
+
+
+def _is_multi_worker(strategy):
+  """True for a MultiWorkerMirroredStrategy that spans several workers."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return False
+  in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode",
+                                 None)
+  return bool(in_multi_worker_mode and in_multi_worker_mode())
+
+
 class BaseVAE(keras.Model):
   """Encoder, reparameterised sample, decoder and the logging machinery."""
 
@@ -34,8 +66,8 @@ class BaseVAE(keras.Model):
                extra_scalars=(), seed=0, **kwargs):
     super().__init__(**kwargs)
     self.seed = int(seed)
-    # Tests of loss scaling switch the posterior noise off (z = mean) so that
-    # runs with different replica counts see identical latents.
+    # False replaces the posterior sample by its mean (z = mean). With noise on,
+    # N replicas already draw the noise one device would (`sample_posterior`).
     self.sample_noise = True
     self.encoder = encoder
     self.decoder = decoder
@@ -56,6 +88,8 @@ class BaseVAE(keras.Model):
                               name=f"last_{name}",
                               aggregation="only_first_replica")
         for name in self.scalar_names}
+    # Per-step values of the last execution, made by `compile`.
+    self.step_log = None
 
   # ------------------------------------------------------------ the model
 
@@ -76,14 +110,28 @@ class BaseVAE(keras.Model):
     raise NotImplementedError
 
   def sample_posterior(self, z_mean, z_log_variance, training):
-    """z ~ q(z|x); training noise is a pure function of (seed, global step)."""
+    """z ~ q(z|x); training noise is a pure function of (seed, global step).
+
+    The training noise is drawn for the whole global batch, and each replica
+    takes its own rows: replicas get independent noise, N replicas see the
+    noise one device would, and XLA on and off draw the same noise
+    (`_philox_normal`).
+    """
     if not self.sample_noise:
       return z_mean
-    if training:
-      seed = tf.stack([tf.constant(self.seed, tf.int64),
-                       tf.cast(self.optimizer.iterations, tf.int64)])
-      return kl_lib.sample_latent(z_mean, z_log_variance, stateless_seed=seed)
-    return kl_lib.sample_latent(z_mean, z_log_variance)
+    if not training:
+      return kl_lib.sample_latent(z_mean, z_log_variance)
+    seed = tf.stack([tf.constant(self.seed, tf.int64),
+                     tf.cast(self.optimizer.iterations, tf.int64)])
+    local = tf.shape(z_mean)[0]
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    noise = _philox_normal(tf.stack([local * replicas, tf.shape(z_mean)[1]]),
+                           seed, z_mean.dtype)
+    if replicas > 1:
+      start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
+      noise = noise[start:start + local]
+    return z_mean + tf.exp(0.5 * z_log_variance) * noise
 
   def call(self, x, training=False):
     z_mean, z_log_variance = self.encode(x, training=training)
@@ -118,12 +166,67 @@ class BaseVAE(keras.Model):
         scalars[name] = tf.cast(terms[name], tf.float32)
     return scalars
 
-  def _record(self, terms):
+  def compile(self, *args, **kwargs):
+    super().compile(*args, **kwargs)
+    # One row per step of an execution: the values of *every* step stay
+    # readable after a `steps_per_execution` call, so callbacks can run once
+    # per execution and still log and check each step (`step_log`).
+    rows = max(1, int(self.steps_per_execution or 1))
+    self.step_log = {
+        "step": self.add_weight(
+            shape=(rows,), initializer="zeros", dtype="int64",
+            trainable=False, name="step_log_step",
+            aggregation="only_first_replica"),
+        "values": self.add_weight(
+            shape=(rows, len(self.scalar_names)), initializer="zeros",
+            dtype="float32", trainable=False, name="step_log_values",
+            aggregation="only_first_replica"),
+    }
+
+  def read_step_log(self, after_step):
+    """(steps, {name: values}) of the logged training steps > after_step.
+
+    One host read for the whole execution; rows in step order. Empty when
+    the model was never compiled.
+    """
+    if self.step_log is None:
+      return np.zeros((0,), np.int64), {n: np.zeros((0,)) for n in
+                                        self.scalar_names}
+    steps = np.asarray(self.step_log["step"].numpy())
+    values = np.asarray(self.step_log["values"].numpy())
+    keep = np.flatnonzero(steps > after_step)
+    keep = keep[np.argsort(steps[keep])]
+    return steps[keep], {name: values[keep, j]
+                         for j, name in enumerate(self.scalar_names)}
+
+  def _log_step(self, scalars):
+    """Writes this training step's scalars into its row of `step_log`."""
+    if self.step_log is None:
+      return
+    step = tf.cast(self.optimizer.iterations, tf.int64)
+    rows = int(self.step_log["step"].shape[0])
+    row = tf.reshape(tf.math.floormod(step - 1, rows), [1, 1])
+    values = tf.stack([tf.cast(scalars[name], tf.float32)
+                       for name in self.scalar_names])
+    for key, update in (("step", tf.reshape(step, [1])),
+                        ("values", values[None])):
+      variable = self.step_log[key]
+      variable.assign(tf.tensor_scatter_nd_update(variable, row, update))
+
+  def _record(self, terms, log_step=False):
     scalars = self._scalars(terms)
     for name, value in scalars.items():
       self.trackers[name].update_state(value)
       self.last_batch[name].assign(value)
-    return {name: tracker.result() for name, tracker in self.trackers.items()}
+    if log_step:
+      self._log_step(scalars)
+    logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+    if _is_multi_worker(self.distribute_strategy):
+      # Keras 3 reduces a multi-worker step's outputs with
+      # strategy.reduce(MEAN, axis=0), which rejects scalars (tensorflow
+      # issue 72388): give each (replica-identical) value a batch axis of one.
+      logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
 
   def train_step(self, data):
     x = images_from_batch(data)
@@ -136,7 +239,7 @@ class BaseVAE(keras.Model):
     self.optimizer.apply_gradients(zip(gradients, variables))
     for variable, value in terms.get("updates", ()):
       variable.assign(value)
-    return self._record(terms)
+    return self._record(terms, log_step=True)
 
   def test_step(self, data):
     x = images_from_batch(data)

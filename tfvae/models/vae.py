@@ -148,7 +148,12 @@ class VAE(BaseVAE):
     # Free bits replace the KL term of the objective (never the logged rate).
     kl_extra = 0.0
     if spec.free_bits > 0:
-      clamped = free_bits_lib.free_bits_kl(kl_per_dim, spec.free_bits,
+      kl_to_clamp = kl_per_dim
+      if spec.free_bits_mode == "batch":
+        # Clamp the *global* batch's mean KL per dimension (the same on every
+        # replica; the mean of one row is itself).
+        kl_to_clamp = elbo.global_batch_mean(kl_per_dim, axis=0)[None, :]
+      clamped = free_bits_lib.free_bits_kl(kl_to_clamp, spec.free_bits,
                                            spec.free_bits_mode)
       # A local-batch scalar: divide by the replicas so the summed gradients
       # are the mean over replicas, as for the per-example terms.

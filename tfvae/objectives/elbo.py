@@ -81,15 +81,20 @@ def average_over_batch(per_example):
   return tf.nn.compute_average_loss(per_example)
 
 
-def global_batch_mean(values):
+def global_batch_mean(values, axis=None):
   """Mean over the *global* batch, also inside a tf.distribute replica.
 
   Controllers and logged numbers must see the whole batch, not one replica's
-  shard; on a single device this is `reduce_mean`.
+  shard; on a single device this is `reduce_mean`. `axis=None` averages every
+  element; `axis=0` averages over examples only, one mean per column. The
+  all-reduce passes gradients, so the result may be differentiated.
   """
-  values = tf.reshape(values, [-1])
-  total = tf.reduce_sum(values)
-  count = tf.cast(tf.size(values), values.dtype)
+  if axis is None:
+    values = tf.reshape(values, [-1])
+  elif axis != 0:
+    raise ValueError(f"axis must be None or 0, got {axis!r}")
+  total = tf.reduce_sum(values, axis=0)
+  count = tf.cast(tf.shape(values)[0], values.dtype)
   context = tf.distribute.get_replica_context()
   if context is not None and context.num_replicas_in_sync > 1:
     total, count = context.all_reduce("sum", [total, count])

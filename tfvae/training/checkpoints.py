@@ -15,6 +15,7 @@ previous checkpoint as the latest one.
 """
 
 import glob
+import logging
 import os
 
 import tensorflow as tf
@@ -24,6 +25,32 @@ from tfvae.errors import TfvaeError
 
 class CheckpointError(TfvaeError):
   """A checkpoint that cannot be restored into this model."""
+
+
+class _DropUnrestoredValueWarnings(logging.Filter):
+  """Drops TF's warnings about checkpoint values a failed restore left behind.
+
+  They come at interpreter exit, one line per variable, after the one-line
+  CheckpointError has said what is wrong.
+  """
+
+  PREFIXES = ("Detecting that an object or model or tf.train.Checkpoint is "
+              "being deleted with unrestored values",
+              "Value in checkpoint could not be found in the restored object")
+
+  def filter(self, record):
+    return not str(record.getMessage()).startswith(self.PREFIXES)
+
+
+def _does_not_fit(path, error):
+  logger = logging.getLogger("tensorflow")
+  if not any(isinstance(f, _DropUnrestoredValueWarnings)
+             for f in logger.filters):
+    logger.addFilter(_DropUnrestoredValueWarnings())
+  text = str(error).strip()
+  first = text.splitlines()[0] if text else type(error).__name__
+  return CheckpointError(f"checkpoint {path} does not fit this model "
+                         f"(another architecture?): {first[:300]}")
 
 
 def make_manager(model, directory, max_to_keep):
@@ -50,9 +77,7 @@ def restore(manager, path=None):
     status = manager.checkpoint.restore(path)
     status.assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise CheckpointError(f"checkpoint {path} does not fit this model "
-                          f"(another architecture?): {first[:300]}") from None
+    raise _does_not_fit(path, e) from None
   return path
 
 
@@ -73,7 +98,14 @@ def restore_model(model, path):
     status.expect_partial()
     status.assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise CheckpointError(f"checkpoint {path} does not fit this model "
-                          f"(another architecture?): {first[:300]}") from None
+    raise _does_not_fit(path, e) from None
   return path
+
+
+def checkpoint_step(path):
+  """The global step saved in a checkpoint (None if it has no optimizer)."""
+  key = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+  reader = tf.train.load_checkpoint(path)
+  if not reader.has_tensor(key):
+    return None
+  return int(reader.get_tensor(key))

@@ -14,12 +14,31 @@ import tensorflow as tf
 from tfvae.errors import ConfigError
 
 
+# One strategy object per kind and process: two MirroredStrategy objects over
+# the same devices reuse collective instance keys, and the second one's
+# all-reduces then fail with shape mismatches.
+_STRATEGIES = {}
+
+
 def make_strategy(config):
-  """The strategy named by `--strategy`."""
+  """The strategy named by `--strategy` (created once per process)."""
   if config.strategy == "default":
     return tf.distribute.get_strategy()
+  key = (config.strategy, config.tpu)
+  if key not in _STRATEGIES:
+    _STRATEGIES[key] = _new_strategy(config)
+  return _STRATEGIES[key]
+
+
+def mirrored_devices():
+  """All GPUs, else every logical CPU device (one unless configured)."""
+  gpus = tf.config.list_logical_devices("GPU")
+  return [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+
+
+def _new_strategy(config):
   if config.strategy == "mirrored":
-    return tf.distribute.MirroredStrategy()
+    return tf.distribute.MirroredStrategy(mirrored_devices())
   if config.strategy == "multi_worker":
     if "TF_CONFIG" not in os.environ:
       raise ConfigError("--strategy=multi_worker needs the TF_CONFIG "

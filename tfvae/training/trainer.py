@@ -20,6 +20,7 @@ from tfvae.balancing import schedules
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.errors import DataError
+from tfvae.export import layout
 from tfvae.models.factory import build_model
 from tfvae.training import callbacks as cb
 from tfvae.training import checkpoints
@@ -28,6 +29,9 @@ from tfvae.training import rundir
 from tfvae.training import tensorboard as tb
 
 NUM_IMAGES_LOGGED = 8
+# Train steps per tf.function call for --steps_per_execution=0 (auto); measured
+# in benchmarks/throughput.py (docs/performance.md).
+AUTO_STEPS_PER_EXECUTION = 10
 EVAL_BATCH_SIZE = 256
 FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "active_units", "latent_dim", "kl_per_dim", "collapsed_dims",
@@ -66,18 +70,52 @@ def make_kl_schedule(config, num_features):
       ratio=config.kl_cycle_ratio, shape=config.kl_cycle_shape, **common)
 
 
+def requested_steps_per_execution(config, strategy=None):
+  """`--steps_per_execution`, with 0 (auto) resolved; see docs/performance.md.
+
+  Auto runs AUTO_STEPS_PER_EXECUTION steps per call, except with a KL
+  schedule: its Keras callback sets the weight once per execution, so auto
+  keeps it exact with one step per call. Several replicas of a (multi-worker)
+  MirroredStrategy always get one step per call: Keras 3's multi-step loop
+  fails there ("You must feed a value for placeholder tensor", keras-team/keras
+  issue 19246).
+  """
+  if strategy is not None and strategy.num_replicas_in_sync > 1 and \
+      not isinstance(strategy, tf.distribute.TPUStrategy):
+    return 1
+  if config.steps_per_execution > 0:
+    return config.steps_per_execution
+  return 1 if config.kl_schedule != "constant" else AUTO_STEPS_PER_EXECUTION
+
+
+def execution_steps(config, start_step, total, strategy=None):
+  """Steps per execution of this run: the requested value reduced to a divisor
+  of the evaluation and checkpoint intervals, the start step and the steps to
+  run, so every evaluation, checkpoint and the last step end an execution
+  (Keras would otherwise run past them: an epoch is whole executions)."""
+  steps = requested_steps_per_execution(config, strategy)
+  for interval in (config.eval_every, config.checkpoint_every, start_step,
+                   total - start_step):
+    steps = math.gcd(steps, interval)
+  return max(steps, 1)
+
+
 def build_compiled_model(config, image_shape, strategy=None):
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
     model = build_model(config, image_shape)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   jit_compile=config.jit_compile,
-                  steps_per_execution=config.steps_per_execution)
+                  steps_per_execution=requested_steps_per_execution(
+                      config, strategy))
   return model
 
 
-def train(config, print_fn=print):
+def train(config, print_fn=print, data=None):
   """Runs training as configured; returns the final metrics dict.
+
+  `data` is the already loaded `ImageData` (scripts load and check it before
+  importing TensorFlow, see `tfvae.training.preflight`), or None to load it.
 
   Raises:
     TfvaeError (ConfigError, DataError, CheckpointError, NonFiniteLossError)
@@ -87,7 +125,8 @@ def train(config, print_fn=print):
   started = time.time()
   keras.utils.set_random_seed(config.seed)
   distribute.set_mixed_precision(config.mixed_precision)
-  data = datasets.load_data(config)
+  if data is None:
+    data = datasets.load_data(config)
   warning = datasets.check_support(data, config.likelihood, config.model,
                                    config.reference_rec)
   if warning:
@@ -96,9 +135,16 @@ def train(config, print_fn=print):
     raise DataError(f"--batch_size={config.batch_size} is larger than the "
                     f"{data.num_train} training examples")
   # Only now touch the logdir: every input error above leaves disk unchanged.
+  if config.export_dir is not None:
+    layout.check_export_base(config.export_dir)
   resuming = rundir.prepare(config)
 
   strategy = distribute.make_strategy(config)
+  if config.steps_per_execution > 1 and \
+      requested_steps_per_execution(config, strategy) == 1:
+    print_fn(f"note: {strategy.num_replicas_in_sync} replicas run one step "
+             "per call (--steps_per_execution is ignored, see "
+             "docs/performance.md)")
   model = build_compiled_model(config, data.image_shape, strategy)
   with strategy.scope():
     checkpoints.build_optimizer(model)
@@ -110,6 +156,11 @@ def train(config, print_fn=print):
     start_step = int(model.optimizer.iterations.numpy())
     if restored:
       print_fn(f"resuming {config.logdir} from {restored} (step {start_step})")
+  # Shape and scale of the data, for scripts/export.py (after the restore: a
+  # checkpoint that does not fit leaves the run dir as it was).
+  spec = rundir.data_spec(data)
+  if rundir.read_data_spec(config.logdir) != spec:
+    rundir.write_json(os.path.join(config.logdir, rundir.DATA_FILE), spec)
   tb.truncate_events(config.logdir, start_step)
 
   steps = total_steps(config, data.num_train)
@@ -117,15 +168,19 @@ def train(config, print_fn=print):
   if start_step == 0:
     tb.write_text(writers["train"], "config", config.to_json())
   schedule = make_kl_schedule(config, data.num_features)
-  val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE)
+  val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
+                                  config.binarization, config.seed + 1)
   preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
              data.scale)
   evaluation = cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
                                      image_every=config.image_every,
                                      print_fn=print_fn, seed=config.seed)
-  saver = cb.PeriodicCheckpoint(manager, config.checkpoint_every)
+  saver = cb.PeriodicCheckpoint(manager, config.checkpoint_every,
+                                writers=writers.values())
+  # The saver comes after the evaluation: see PeriodicCheckpoint.
   callbacks = [cb.NonFiniteGuard(manager), cb.StepLimit(steps),
-               cb.BatchScalars(writers["train"]), saver, evaluation]
+               cb.BatchScalars(writers["train"], config.log_every), evaluation,
+               saver]
   if schedule is not None:
     callbacks.insert(0, schedules.KLScheduleCallback(schedule))
 
@@ -137,12 +192,18 @@ def train(config, print_fn=print):
     train_ds = distribute.distribute_dataset(strategy, train_ds)
     remaining = steps - start_step
     chunk = config.eval_every
+    # At most the compiled value (the model's per-step log has that many rows).
+    model.steps_per_execution = execution_steps(config, start_step, steps,
+                                                strategy)
     model.fit(train_ds, epochs=math.ceil(remaining / chunk),
               steps_per_epoch=chunk, callbacks=callbacks,
               verbose=config.verbose)
     saver.save_final()
   else:
     print_fn(f"{config.logdir} already reached step {steps}; evaluating only")
+    # Its events are logged already: a second point at this step would
+    # duplicate it in TensorBoard.
+    evaluation.writer = tf.summary.create_noop_writer()
 
   evaluation.set_model(model)
   result = evaluation.last_result
@@ -162,7 +223,9 @@ def train(config, print_fn=print):
     writer.close()
   if config.export_dir:
     from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
-    final["export_path"] = saved_model.export(model, config, config.export_dir)
+    final["export_path"] = saved_model.export(
+        model, config, config.export_dir,
+        uint8_scale=spec["uint8_scale"])
   return final
 
 

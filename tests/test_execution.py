@@ -1,0 +1,98 @@
+"""Several train steps per tf.function call change nothing but the speed.
+
+`--steps_per_execution` (0 = auto) runs k steps per call; the model keeps a
+per-step log, so TensorBoard still gets every step and the NaN guard still
+names the first bad step. Here: k is reduced to divide the evaluation and
+checkpoint intervals, the start step and the steps to run; a k = 10 run and a
+k = 1 run end with identical weights and identical per-step TensorBoard
+scalars; `--log_every` thins the per-step scalars.
+"""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_script
+from tfvae.config import Config
+from tfvae.errors import ConfigError
+from tfvae.training import trainer
+
+SMALL = ["--hidden_units=16", "--latent_dim=2", "--verbose=0", "--steps=60",
+         "--eval_every=30", "--checkpoint_every=30"]
+
+
+@pytest.mark.parametrize("requested,start,total,expected", [
+    (10, 0, 2000, 10),   # defaults: eval 200, checkpoint 500
+    (10, 0, 55, 5),      # the last step must end an execution
+    (10, 437, 2000, 1),  # a resume from an odd step
+    (64, 0, 2000, 4),    # gcd with the 200 and 500 step intervals
+    (1, 0, 2000, 1),
+])
+def test_execution_steps_divide_every_boundary(requested, start, total,
+                                               expected):
+  config = Config(steps_per_execution=requested).validate()
+  assert trainer.execution_steps(config, start, total) == expected
+
+
+def test_auto_steps_per_execution():
+  assert Config().steps_per_execution == 0  # the default is auto
+  auto = trainer.requested_steps_per_execution(Config().validate())
+  assert auto == trainer.AUTO_STEPS_PER_EXECUTION > 1
+  # A KL schedule is a per-execution callback: auto keeps it per step.
+  scheduled = Config(kl_schedule="linear", kl_warmup_steps=10).validate()
+  assert trainer.requested_steps_per_execution(scheduled) == 1
+  with pytest.raises(ConfigError, match="steps_per_execution"):
+    Config(steps_per_execution=-1).validate()
+  with pytest.raises(ConfigError, match="log_every"):
+    Config(log_every=0).validate()
+
+
+def _train_scalars(logdir):
+  from tensorboard.compat.proto import event_pb2  # pylint: disable=import-outside-toplevel
+  out = {}
+  for path in glob.glob(os.path.join(logdir, "train", "events.out.*")):
+    for record in tf.data.TFRecordDataset(path):
+      event = event_pb2.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == "scalars":
+          out[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+  return out
+
+
+def _final_variables(logdir):
+  reader = tf.train.load_checkpoint(os.path.join(logdir, "checkpoints"))
+  return {key: reader.get_tensor(key)
+          for key in reader.get_variable_to_shape_map()
+          if key.startswith(("model/", "optimizer/"))}
+
+
+def test_ten_steps_per_call_equal_one_step_per_call(tmp_path):
+  runs = {}
+  for k in (1, 10):
+    logdir = str(tmp_path / f"k{k}")
+    out = run_script("train.py", *SMALL, f"--steps_per_execution={k}",
+                     f"--logdir={logdir}")
+    assert out.returncode == 0, out.stderr
+    runs[k] = (_train_scalars(logdir), _final_variables(logdir))
+  scalars_1, variables_1 = runs[1]
+  scalars_10, variables_10 = runs[10]
+  assert sorted({step for _, step in scalars_10}) == list(range(1, 61))
+  assert scalars_10.keys() == scalars_1.keys()
+  for key, value in scalars_1.items():
+    assert scalars_10[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+  assert variables_10.keys() == variables_1.keys()
+  for key, value in variables_1.items():
+    np.testing.assert_allclose(variables_10[key], value, rtol=1e-6,
+                               atol=1e-7, err_msg=key)
+
+
+def test_log_every_thins_the_step_scalars(tmp_path):
+  logdir = str(tmp_path / "thin")
+  out = run_script("train.py", *SMALL, "--log_every=7", f"--logdir={logdir}")
+  assert out.returncode == 0, out.stderr
+  scalars = _train_scalars(logdir)
+  assert sorted({step for tag, step in scalars if tag == "loss"}) == \
+      list(range(7, 61, 7))
