@@ -29,6 +29,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 
+from test_schedules import frange_cycle_reference
 from tfvae import likelihoods
 from tfvae import networks
 from tfvae.config import Config
@@ -461,20 +462,6 @@ def cyclical_reference(t, total, cycles, ratio, shape, start, stop):
   return start + (stop - start) * CYCLE_RAMPS[shape](tau / ratio)
 
 
-def frange_cycle_linear(n_iter, start, stop, n_cycle, ratio):
-  """Fu et al.'s reference loop, from its description (for shape=linear)."""
-  weights = np.full(n_iter, stop, dtype=np.float64)
-  period = n_iter / n_cycle
-  step = (stop - start) / (period * ratio)
-  for c in range(n_cycle):
-    value, i = start, 0
-    while value <= stop and int(i + c * period) < n_iter:
-      weights[int(i + c * period)] = value
-      value += step
-      i += 1
-  return weights
-
-
 def _beta_norm_stop(beta_norm):
   return beta_norm * NUM_PIXELS / 8  # sum/sum: beta = beta_eff = b K / J.
 
@@ -493,12 +480,12 @@ SCHEDULE_CASES = {
     "cyclical_linear": (
         dict(kl_schedule="cyclical", kl_warmup_steps=40, kl_cycles=4,
              kl_cycle_ratio=0.5, kl_cycle_shape="linear"),
-        lambda t: frange_cycle_linear(40, 0.0, 1.0, 4, 0.5)[t]
+        lambda t: frange_cycle_reference(40, 0.0, 1.0, 4, 0.5)[t]
         if t < 40 else 1.0),
     "cyclical_linear_uneven": (
         dict(kl_schedule="cyclical", kl_warmup_steps=45, kl_cycles=4,
              kl_cycle_ratio=0.7, kl_cycle_shape="linear", kl_start=0.2),
-        lambda t: frange_cycle_linear(45, 0.2, 1.0, 4, 0.7)[t]
+        lambda t: frange_cycle_reference(45, 0.2, 1.0, 4, 0.7)[t]
         if t < 45 else 1.0),
     "cyclical_sigmoid": (
         dict(kl_schedule="cyclical", kl_warmup_steps=40, kl_cycles=2,
