@@ -87,9 +87,10 @@ def main(argv):
     final = trainer.train(config.validate(), print_fn=lambda *a: None)
     seconds = time.time() - started
   images = final["step"] * config.batch_size
+  option = "" if FLAGS.max_images is None else \
+      f" --max_images={FLAGS.max_images}"
   lines = [
-      f"## Memory (benchmarks/memory.py"
-      f"{'' if FLAGS.max_images is None else f' --max_images={FLAGS.max_images}'})",
+      f"## Memory (benchmarks/memory.py{option})",
       "",
       f"- data: dSprites-like, {num_images:,} images of 64x64 "
       f"({final['num_examples']:,} held out), uint8 size "

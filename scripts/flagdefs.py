@@ -111,7 +111,7 @@ HELP = {
                        "math stays float32).",
     "jit_compile": "Compile the train step with XLA (off by default: slower "
                    "on CPU, see docs/performance.md; try it on a GPU).",
-    "steps_per_execution": "Train steps per tf.function call; 0 = auto (10, "
+    "steps_per_execution": "Train steps per tf.function call; 0 = auto (50, "
                            "or 1 with a --kl_schedule). Reduced to divide "
                            "--eval_every, --checkpoint_every and the steps "
                            "to run; every step is still logged and checked.",

@@ -82,8 +82,9 @@ def max_differences(a, b):
   out = {}
   for key in a:
     kind = key.split(":")[0]
-    diff = np.abs(np.asarray(a[key], np.float64) - np.asarray(b[key], np.float64))
-    rel = diff / np.maximum(1.0, np.abs(np.asarray(a[key], np.float64)))
+    first = np.asarray(a[key], np.float64)
+    diff = np.abs(first - np.asarray(b[key], np.float64))
+    rel = diff / np.maximum(1.0, np.abs(first))
     out[kind] = max(out.get(kind, 0.0), float(np.max(diff)))
     out[kind + "_rel"] = max(out.get(kind + "_rel", 0.0), float(np.max(rel)))
   return out

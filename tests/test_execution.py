@@ -25,7 +25,8 @@ SMALL = ["--hidden_units=16", "--latent_dim=2", "--verbose=0", "--steps=60",
 
 
 @pytest.mark.parametrize("requested,start,total,expected", [
-    (10, 0, 2000, 10),   # defaults: eval 200, checkpoint 500
+    (0, 0, 2000, 50),    # auto with the default 200 and 500 step intervals
+    (10, 0, 2000, 10),
     (10, 0, 55, 5),      # the last step must end an execution
     (10, 437, 2000, 1),  # a resume from an odd step
     (64, 0, 2000, 4),    # gcd with the 200 and 500 step intervals

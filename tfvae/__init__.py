@@ -9,8 +9,10 @@ The library is organised in wings, each importable on its own:
 - `tfvae.networks`, `tfvae.models`: encoders/decoders and the Keras models.
 - `tfvae.balancing`: KL schedules, free bits, capacity, GECO and ControlVAE.
 - `tfvae.data`: offline data sets and tf.data pipelines.
-- `tfvae.metrics`: diagnostics (rate, distortion, active units, IWAE, MI) and
-  disentanglement metrics.
+- `tfvae.metrics`: diagnostics (rate, distortion, active units, IWAE, MI),
+  disentanglement metrics and latent traversals.
+- `tfvae.evaluation`, `tfvae.analysis`: evaluating runs and SavedModels, and
+  the rate-distortion sweep's tables and plots.
 - `tfvae.training`, `tfvae.export`: the training loop, TensorBoard, checkpoints and
   SavedModel export.
 """

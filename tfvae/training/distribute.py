@@ -56,12 +56,6 @@ def _new_strategy(config):
   raise ConfigError(f"unknown strategy {config.strategy!r}")
 
 
-def distribute_dataset(strategy, dataset):
-  """Keras' fit distributes datasets itself; kept as the one place to adapt."""
-  del strategy
-  return dataset
-
-
 def set_mixed_precision(policy):
   """`none`, `mixed_float16` or `mixed_bfloat16` (likelihood math stays float32)."""
   keras.mixed_precision.set_global_policy(

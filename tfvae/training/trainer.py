@@ -31,7 +31,7 @@ from tfvae.training import tensorboard as tb
 NUM_IMAGES_LOGGED = 8
 # Train steps per tf.function call for --steps_per_execution=0 (auto); measured
 # in benchmarks/throughput.py (docs/performance.md).
-AUTO_STEPS_PER_EXECUTION = 10
+AUTO_STEPS_PER_EXECUTION = 50
 EVAL_BATCH_SIZE = 256
 FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "active_units", "latent_dim", "kl_per_dim", "collapsed_dims",
@@ -189,7 +189,8 @@ def train(config, print_fn=print, data=None):
                                       config.binarization)
     # The pipeline is deterministic given the seed: skip what was consumed.
     train_ds = train_ds.skip(start_step)
-    train_ds = distribute.distribute_dataset(strategy, train_ds)
+    # Keras' fit distributes it with the strategy's own API
+    # (experimental_distribute_dataset) when a strategy is active.
     remaining = steps - start_step
     chunk = config.eval_every
     # At most the compiled value (the model's per-step log has that many rows).
