@@ -36,7 +36,8 @@ from tfvae.config import Config
 from tfvae.errors import ConfigError
 from tfvae.models.factory import build_model
 from tfvae.models.vae import VAE
-from tfvae.models.vae import ObjectiveSpec
+from tfvae import balancing
+from tfvae.objectives.weighting import Weighting
 from tfvae.objectives import kl as kl_lib
 from tfvae.training import trainer
 
@@ -123,10 +124,9 @@ def _posterior(batch, rng):
   return mean.astype(np.float32), log_variance.astype(np.float32)
 
 
-def _vae_sharing(encoder, decoder, objective, kl_weight):
+def _vae_sharing(encoder, decoder, balancer, kl_weight):
   model = VAE(encoder, decoder, likelihoods.make_likelihood("bernoulli"),
-              (8, 8, 1), encoder.mean.shape[1], objective=objective,
-              kl_weight=kl_weight, seed=0)
+              weighting=Weighting(beta=kl_weight), balancer=balancer, seed=0)
   model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
   return model
 
@@ -141,9 +141,9 @@ def test_free_bits_zero_kl_gradient_below_floor_and_unclamped_logs(mode):
   decoder = networks.build_decoder((8, 8, 1), latent_dim, 1, "mlp", 32)
   with_free_bits = _vae_sharing(
       encoder, decoder,
-      ObjectiveSpec(free_bits=floor, free_bits_mode=mode), kl_weight=1.0)
+      balancing.FreeBits(floor, mode), kl_weight=1.0)
   # Same networks and posterior noise, no KL term: the reconstruction part.
-  reconstruction_only = _vae_sharing(encoder, decoder, ObjectiveSpec(),
+  reconstruction_only = _vae_sharing(encoder, decoder, balancing.KLWeight(),
                                      kl_weight=0.0)
 
   def gradients(model):

@@ -1,20 +1,62 @@
 """tfvae: variational autoencoders whose KL weighting is a stated, comparable choice.
 
-The library is organised in wings, each importable on its own:
+Bring your own Keras encoder and decoder; tfvae supplies the objective, the
+weighting convention, the balancing methods, the callbacks, the metrics and the
+export:
 
-- `tfvae.config`: the one configuration object (no TensorFlow import).
-- `tfvae.objectives`: pure functions for the KL, the reductions, the question's loss
-  and the general weighted objective.
-- `tfvae.likelihoods`: decoder distributions through `tfp.distributions`.
-- `tfvae.networks`, `tfvae.models`: encoders/decoders and the Keras models.
-- `tfvae.balancing`: KL schedules, free bits, capacity, GECO and ControlVAE.
-- `tfvae.data`: offline data sets and tf.data pipelines.
-- `tfvae.metrics`: diagnostics (rate, distortion, active units, IWAE, MI),
-  disentanglement metrics and latent traversals.
-- `tfvae.evaluation`, `tfvae.analysis`: evaluating runs and SavedModels, and
-  the rate-distortion sweep's tables and plots.
-- `tfvae.training`, `tfvae.export`: the training loop, TensorBoard, checkpoints and
-  SavedModel export.
+    import tfvae
+    vae = tfvae.VAE(encoder, decoder,
+                    likelihood=tfvae.likelihoods.Gaussian(sigma="learned"),
+                    weighting=tfvae.Weighting(rec="mean", kl="mean", beta=0.1),
+                    balancer=tfvae.balancers.Linear(warmup_steps=10_000))
+    vae.compile(optimizer="adam")
+    vae.fit(x_train, validation_data=x_val, epochs=20,
+            callbacks=[tfvae.callbacks.TensorBoard("runs/mine")])
+
+Public names (imported on first use, so `import tfvae` stays cheap):
+
+- `VAE`, `ReferenceVAE` (the question's loss, line for line)
+- `Weighting` (reductions and beta / beta_norm, and every unit of the weight)
+- `likelihoods` (Bernoulli, ContinuousBernoulli, Gaussian)
+- `balancers` (KLWeight/Constant, Linear, Sigmoid, Cyclical, FreeBits,
+  Capacity, GECO, ControlVAE; a registry by name)
+- `schedules` (pure step -> weight functions), `callbacks` (KLSchedule,
+  TensorBoard, Checkpoint, NonFiniteGuard)
+- `objective` (the loss and the true terms as a function, for your own loop)
+- `evaluate` (exact diagnostics of a model on data), `export_saved_model`
+- `networks` (tfvae's mlp/conv encoders and decoders)
 """
 
-__version__ = "0.1.0"
+import importlib
+
+__version__ = "0.2.0"
+
+_LAZY = {
+    "VAE": ("tfvae.models.vae", "VAE"),
+    "ReferenceVAE": ("tfvae.models.reference", "ReferenceVAE"),
+    "Weighting": ("tfvae.objectives.weighting", "Weighting"),
+    "likelihoods": ("tfvae.likelihoods", None),
+    "balancers": ("tfvae.balancing", None),
+    "schedules": ("tfvae.balancing.schedules", None),
+    "callbacks": ("tfvae.callbacks", None),
+    "networks": ("tfvae.networks", None),
+    "objective": ("tfvae.models.objective", "objective"),
+    "evaluate": ("tfvae.metrics.diagnostics", "evaluate_model"),
+    "export_saved_model": ("tfvae.export.saved_model", "export_model"),
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+  if name not in _LAZY:
+    raise AttributeError(f"module 'tfvae' has no attribute {name!r}")
+  module_name, attribute = _LAZY[name]
+  module = importlib.import_module(module_name)
+  value = module if attribute is None else getattr(module, attribute)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return __all__

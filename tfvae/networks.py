@@ -1,6 +1,7 @@
 """Encoder and decoder networks.
 
 - `mlp`: flatten -> Dense(h) -> Dense(h) -> Dense(2J); the decoder mirrors it.
+  Works for events of any shape (images, sequences [T, D], vectors [D]).
 - `conv`: stride-2, kernel-4 convolutions down to a 4x4..7x7 grid, then a dense
   layer. The number of convolutions adapts to the input side: 8x8 -> 1,
   28x28 -> 2, 32x32 -> 3, 64x64 -> 4 (for 64x64 this is the beta-VAE stack of
@@ -8,10 +9,13 @@
   The decoder mirrors it with transposed convolutions.
 
 The encoder outputs (z_mean, z_log_variance); the decoder outputs unconstrained
-likelihood parameters with `params_channels` channels (see `tfvae.likelihoods`).
+likelihood parameters: `params_per_feature` values per event feature, stacked
+on the last axis (see `tfvae.likelihoods`). These are tfvae's own networks for
+the command line; the library takes any Keras encoder and decoder.
 """
 
 import keras
+import numpy as np
 
 from tfvae.errors import ConfigError
 
@@ -36,6 +40,9 @@ def build_encoder(input_shape, latent_dim, architecture="mlp", hidden_units=256)
     h = keras.layers.Dense(hidden_units, activation="relu")(h)
     h = keras.layers.Dense(hidden_units, activation="relu")(h)
   elif architecture == "conv":
+    if len(input_shape) != 3:
+      raise ConfigError(f"architecture=conv needs images [H, W, C], got "
+                        f"events of shape {list(input_shape)}; use mlp")
     height, width = input_shape[0], input_shape[1]
     if height != width:
       raise ConfigError(f"--architecture=conv needs square images, got "
@@ -57,17 +64,24 @@ def build_encoder(input_shape, latent_dim, architecture="mlp", hidden_units=256)
   return keras.Model(inputs, [z_mean, z_log_variance], name="encoder")
 
 
-def build_decoder(output_shape, latent_dim, params_channels,
+def build_decoder(output_shape, latent_dim, params_per_feature=1,
                   architecture="mlp", hidden_units=256):
-  """Returns a Keras model z -> likelihood params [H, W, params_channels]."""
-  height, width = output_shape[0], output_shape[1]
+  """Returns a Keras model z -> likelihood params.
+
+  The output has the event's shape with `params_per_feature` times its last
+  axis ([H, W, C * params_per_feature] for images).
+  """
+  output_shape = tuple(int(d) for d in output_shape)
+  params_shape = output_shape[:-1] + (output_shape[-1] * params_per_feature,)
   inputs = keras.Input(shape=(latent_dim,), name="z")
   if architecture == "mlp":
     h = keras.layers.Dense(hidden_units, activation="relu")(inputs)
     h = keras.layers.Dense(hidden_units, activation="relu")(h)
-    h = keras.layers.Dense(height * width * params_channels)(h)
-    params = keras.layers.Reshape((height, width, params_channels))(h)
+    h = keras.layers.Dense(int(np.prod(params_shape)))(h)
+    params = keras.layers.Reshape(params_shape)(h)
   elif architecture == "conv":
+    height = output_shape[0]
+    params_channels = params_shape[-1]
     depth = conv_depth(height)
     side = height // 2**depth
     filters = CONV_FILTERS[:depth]

@@ -1,0 +1,38 @@
+"""Balancing methods: what is optimised from a batch's true terms.
+
+Every method is one `Balancer` (`tfvae.balancing.base`), registered by name:
+
+| name | class | method |
+|---|---|---|
+| constant | `KLWeight` | the Weighting's beta (or beta_norm) |
+| linear, sigmoid, cyclical | `Linear`, `Sigmoid`, `Cyclical` | KL weight schedules (Bowman et al. 2016; Fu et al. 2019) |
+| free_bits | `FreeBits` | a floor on each dimension's KL, around any other (Kingma et al. 2016) |
+| capacity | `Capacity` | gamma abs(KL - C(t)) (Burgess et al. 2018) |
+| geco | `GECO` | a reconstruction target (Rezende & Viola 2018) |
+| controlvae | `ControlVAE` | a PI controller on the KL (Shao et al. 2020) |
+
+`get(name, **kwargs)` builds one by name; `names()` lists them. The pure
+math lives in `schedules`, `controllers`, `free_bits` and
+`tfvae.objectives.balanced`.
+"""
+
+from tfvae.balancing.base import Balanced
+from tfvae.balancing.base import Balancer
+from tfvae.balancing.base import Terms
+from tfvae.balancing.base import get
+from tfvae.balancing.base import names
+from tfvae.balancing.base import register
+from tfvae.balancing.capacity import Capacity
+from tfvae.balancing.controlvae import ControlVAE
+from tfvae.balancing.free_bits import FreeBits
+from tfvae.balancing.geco import GECO
+from tfvae.balancing.weight import Cyclical
+from tfvae.balancing.weight import KLWeight
+from tfvae.balancing.weight import Linear
+from tfvae.balancing.weight import Sigmoid
+
+Constant = KLWeight
+
+__all__ = ["Balanced", "Balancer", "Terms", "get", "names", "register",
+           "KLWeight", "Constant", "Linear", "Sigmoid", "Cyclical", "FreeBits",
+           "Capacity", "GECO", "ControlVAE"]

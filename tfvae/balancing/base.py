@@ -53,8 +53,8 @@ class Terms:
     kl_per_dim: [B, J] the KL per example and latent dimension, nats.
     rec: [B] the reduced reconstruction term D_i / K_r.
     kl: [B] the reduced KL term R_i / J_r.
-    kl_weight: scalar, the weight as written on `kl` that the `Weighting`
-      states (beta, or beta_norm converted).
+    kl_weight: float, the weight as written on `kl` that the `Weighting`
+      states (beta, or beta_norm converted); a Python number.
     z: [B, J] the posterior sample used for `distortion`.
     z_mean, z_log_variance: [B, J] the posterior's parameters.
     num_features: K, the number of features of one example (int).
@@ -68,7 +68,7 @@ class Terms:
   kl_per_dim: tf.Tensor
   rec: tf.Tensor
   kl: tf.Tensor
-  kl_weight: tf.Tensor
+  kl_weight: float
   z: tf.Tensor
   z_mean: tf.Tensor
   z_log_variance: tf.Tensor

@@ -32,7 +32,10 @@ import numbers
 
 import tensorflow as tf
 
+from tfvae.balancing.base import Balancer
+from tfvae.balancing.base import register
 from tfvae.errors import ConfigError
+from tfvae.objectives import elbo
 
 FREE_BITS_MODES = ("batch", "example")
 
@@ -70,3 +73,69 @@ def free_bits_kl(kl_per_example_dim, free_bits, mode="batch") -> tf.Tensor:
     # KL first so that ties pass the gradient (see the module docstring).
     return tf.reduce_sum(tf.maximum(tf.reduce_mean(kl, axis=0), floor))
   return tf.reduce_mean(tf.reduce_sum(tf.maximum(kl, floor), axis=1))
+
+
+def free_bits_per_example(kl_per_dim, free_bits, mode="batch") -> tf.Tensor:
+  """Per-example form of the free-bits KL: [B] whose batch mean is `free_bits_kl`.
+
+  Example mode is already a sum over examples. In batch mode the clamp acts
+  on the global batch's mean KL per dimension m_j (all replicas alike), and
+
+      kl_fb_i = sum_j (KL_ij if m_j >= lambda else lambda)
+
+  has batch mean sum_j max(lambda, m_j) and the same gradient (1/B on the
+  dimensions above the floor, 0 below; ties pass the gradient as
+  `free_bits_kl` does). Being per example, it averages correctly over
+  replicas and composes with any balancer.
+  """
+  free_bits_kl(tf.zeros([1, 1]), free_bits, mode)  # checks the arguments
+  kl = tf.convert_to_tensor(kl_per_dim)
+  floor = tf.constant(free_bits, kl.dtype)
+  if mode == "example":
+    return tf.reduce_sum(tf.maximum(kl, floor), axis=1)
+  batch_mean = elbo.global_batch_mean(kl, axis=0)
+  keep = batch_mean >= floor
+  return tf.reduce_sum(tf.where(keep[None, :], kl, floor), axis=1)
+
+
+@register("free_bits")
+class FreeBits(Balancer):
+  """Free bits on the KL term of any other balancer (Kingma et al. 2016).
+
+  The inner balancer (default: the constant weight) sees the clamped KL term
+  `kl_fb / J_r` in place of `kl`; rate and distortion stay unclamped.
+
+  Args:
+    free_bits: lambda >= 0 nats per latent dimension (0.25 in the paper).
+    mode: "batch" or "example" (see the module docstring).
+    inner: the balancer that weights the clamped KL (not `Capacity`, whose
+      target acts on the raw KL).
+  """
+
+  def __init__(self, free_bits=0.25, mode="batch", inner=None,
+               name="free_bits", **kwargs):
+    super().__init__(name=name, **kwargs)
+    free_bits_kl(tf.zeros([1, 1]), free_bits, mode)
+    if inner is None:
+      from tfvae.balancing.weight import KLWeight  # pylint: disable=import-outside-toplevel
+      inner = KLWeight()
+    if inner.registry_name == "capacity":
+      raise ValueError("free bits cannot wrap capacity: its target already "
+                       "acts on the raw KL")
+    self.free_bits = free_bits
+    self.mode = mode
+    self.inner = inner
+    self.scalar_names = inner.scalar_names
+
+  def balance(self, terms, step, training):
+    clamped = free_bits_per_example(terms.kl_per_dim, self.free_bits,
+                                    self.mode)
+    return self.inner.balance(terms.replace(kl=clamped / terms.kl_divisor),
+                              step, training)
+
+  @property
+  def own_trainable_variables(self):
+    return self.inner.own_trainable_variables
+
+  def train_own(self, terms, step):
+    return self.inner.train_own(terms, step)

@@ -7,8 +7,11 @@ Sources (`--dataset`):
 - `dsprites`: the procedural dSprites-like set (`tfvae.data.dsprites`), 64x64,
   streamed, never materialised.
 - `dsprites_npz:PATH`: the original dSprites `.npz`, read lazily.
-- `npz:PATH`: user arrays under key `x` (or `images`, or the only array):
-  [N, H, W] or [N, H, W, C], uint8 (0..255) or float in the likelihood's support.
+- `npz:PATH`: user arrays under key `x` (or `images`, or the only array) of
+  any event shape: vectors [N, D], sequences [N, T, D], images [N, H, W, C];
+  a uint8 [N, H, W] array (or any [N, H, W] with the conv network) is a
+  grey-level image set and gets a channel axis. uint8 (0..255) or float
+  (real-valued data welcome: the Gaussian's mean then is unconstrained).
 - `images:DIR`: a folder of PNG/JPEG files of one size.
 - `tfds:NAME[:SPLIT]`: any TFDS image data set with an `image` feature (mnist,
   fashion_mnist, binarized_mnist, cifar10, ...) for users with network.
@@ -51,12 +54,20 @@ class ImageData:
   num_train: int = 0
 
   @property
-  def image_shape(self):
+  def event_shape(self):
+    """The shape of one example (images [H, W, C], sequences, vectors)."""
     return tuple(int(d) for d in self.validation.shape[1:])
+
+  image_shape = event_shape
 
   @property
   def num_features(self):
-    return int(np.prod(self.image_shape))
+    return int(np.prod(self.event_shape))
+
+  @property
+  def in_unit_interval(self):
+    """True when every value lies in [0, 1] (binary or grey levels)."""
+    return self.support != "real"
 
 
 def _support(array, scale):
@@ -72,18 +83,27 @@ def _support(array, scale):
 
 
 def _as_images(array, source):
-  """Validates dtype/shape and returns [N, H, W, C] plus the scale."""
+  """Validates dtype/shape of an image set; returns [N, H, W, C] and the scale."""
   array = np.asarray(array)
   if array.ndim == 3:
     array = array[..., None]
   if array.ndim != 4:
     raise DataError(f"{source}: expected images of shape [N, H, W] or "
                     f"[N, H, W, C], got shape {array.shape}")
-  if array.shape[0] == 0:
-    raise DataError(f"{source}: the data set is empty")
   if array.shape[-1] not in (1, 3):
     raise DataError(f"{source}: expected 1 or 3 channels, got "
                     f"{array.shape[-1]}")
+  return _as_events(array, source)
+
+
+def _as_events(array, source):
+  """Validates dtype and values of [N, ...] examples; returns them and the scale."""
+  array = np.asarray(array)
+  if array.ndim < 2:
+    raise DataError(f"{source}: expected examples of shape [N, ...] with at "
+                    f"least one feature axis, got shape {array.shape}")
+  if array.shape[0] == 0:
+    raise DataError(f"{source}: the data set is empty")
   if array.dtype == np.uint8:
     return array, 1.0 / 255.0
   if np.issubdtype(array.dtype, np.floating):
@@ -102,7 +122,9 @@ def load_digits():
   return images[..., None], 1.0 / 16.0
 
 
-def load_npz(path):
+def load_npz(path, images=False):
+  """An npz array as events; `images` (the conv network) or a uint8
+  [N, H, W] array means grey-level images, which get a channel axis."""
   try:
     with np.load(path, allow_pickle=False) as archive:
       keys = list(archive.keys())
@@ -118,7 +140,9 @@ def load_npz(path):
   except Exception as e:  # zipfile/pickle/format errors all mean a bad file.
     raise DataError(f"npz:{path}: cannot read as .npz ({type(e).__name__}: "
                     f"{e})") from None
-  return _as_images(array, f"npz:{path}")
+  if images or (array.ndim == 3 and array.dtype == np.uint8):
+    return _as_images(array, f"npz:{path}")
+  return _as_events(array, f"npz:{path}")
 
 
 def load_image_folder(directory):
@@ -206,7 +230,7 @@ def load_data(config):
   if kind == "digits":
     images, scale = load_digits()
   elif kind == "npz":
-    images, scale = load_npz(argument)
+    images, scale = load_npz(argument, config.architecture == "conv")
   elif kind == "images":
     images, scale = load_image_folder(argument)
   elif kind == "tfds":

@@ -207,7 +207,19 @@ def _scaled_input(fn, scale):
   return scaled
 
 
-def _metadata(model, config, uint8_scale, signatures, step):
+def model_description(model):
+  """model ("vae" / "reference"), likelihood and sigma, read from the model."""
+  likelihood = getattr(model, "likelihood", None)
+  if likelihood is None:
+    return {"model": "reference", "likelihood": f"reference_{model.rec}",
+            "sigma": None}
+  described = likelihood.describe()
+  return {"model": "vae", "likelihood": described["likelihood"],
+          "sigma": described.get("sigma"),
+          "gaussian_mean": described.get("mean")}
+
+
+def _metadata(model, uint8_scale, signatures, step):
   x_dtypes = {"float32": "x in the training scale (stored value * data_scale)"}
   if uint8_scale is not None:
     x_dtypes["uint8"] = "raw stored values, scaled by data_scale in the graph"
@@ -215,10 +227,7 @@ def _metadata(model, config, uint8_scale, signatures, step):
       "tfvae_version": __version__,
       "tensorflow_version": tf.__version__,
       "step": step,
-      "model": config.model,
-      "likelihood": (config.likelihood if config.model == "vae" else
-                     f"reference_{config.reference_rec}"),
-      "sigma": config.sigma if config.model == "vae" else None,
+      **model_description(model),
       "image_shape": list(model.image_shape),
       "latent_dim": int(model.latent_dim),
       "data_scale": uint8_scale,
@@ -237,7 +246,8 @@ def export(model, config, export_base, uint8_scale=None, step=None):
 
   Args:
     model: a built tfvae model (`VAE` or `ReferenceVAE`).
-    config: the run's `Config` (saved as an asset).
+    config: the run's config (saved as an asset), or None for a model built
+      in Python.
     export_base: the model's base directory (TF Serving's model base path).
     uint8_scale: multiply raw uint8 training values by this to get the model's
       inputs (`rundir.data_spec(data)['uint8_scale']`); None omits the
@@ -261,10 +271,10 @@ def export(model, config, export_base, uint8_scale=None, step=None):
   try:
     config_path = os.path.join(sources, CONFIG_FILE)
     with open(config_path, "w") as f:
-      f.write(config.to_json() + "\n")
+      f.write((config.to_json() if config is not None else "{}") + "\n")
     metadata_path = os.path.join(sources, METADATA_FILE)
     with open(metadata_path, "w") as f:
-      json.dump(_metadata(model, config, uint8_scale, signatures, step), f,
+      json.dump(_metadata(model, uint8_scale, signatures, step), f,
                 indent=2, sort_keys=True)
       f.write("\n")
     module.config_asset = tf.saved_model.Asset(config_path)
@@ -275,3 +285,12 @@ def export(model, config, export_base, uint8_scale=None, step=None):
     shutil.rmtree(sources, ignore_errors=True)
     if os.path.exists(tmp):
       shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_model(model, export_base, uint8_scale=None, config=None, step=None):
+  """Exports any built tfvae model for TF Serving (the Python API's entry).
+
+  Writes `<export_base>/<next version>/` atomically and returns its path; see
+  `export` for the signatures and `uint8_scale`.
+  """
+  return export(model, config, export_base, uint8_scale=uint8_scale, step=step)

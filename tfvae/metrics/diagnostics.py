@@ -236,3 +236,33 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
         model.num_features * math.log(2.0))
     result["iw_samples"] = int(iw_samples)
   return result, z_means, z_log_vars
+
+
+def evaluate_model(model, data, batch_size=256, iw_samples=0, seed=0):
+  """Exact diagnostics of a tfvae model on data (the Python API's `evaluate`).
+
+  Args:
+    model: a tfvae `VAE` or `ReferenceVAE` (built, or built by this call).
+    data: an array [N, ...] or a batched `tf.data.Dataset` of examples (or of
+      (x, ...) tuples).
+    batch_size: batch size for an array.
+    iw_samples: k of the importance-weighted log-likelihood (0 skips it).
+    seed: seed of the posterior samples.
+
+  Returns:
+    dict: neg_elbo (nats), bits_per_dim, rate, distortion, loss, kl_per_dim,
+    active_units, collapsed_dims, mutual_information, (iwae_nll), ...
+  """
+  if isinstance(data, tf.data.Dataset):
+    dataset = data.map(lambda *xs: tf.cast(xs[0], tf.float32))
+  else:
+    values = np.asarray(data, np.float32)
+    if values.ndim < 2 or values.shape[0] == 0:
+      raise ValueError(f"data must be examples of shape [N, ...] with N > 0, "
+                       f"got shape {values.shape}")
+    dataset = tf.data.Dataset.from_tensor_slices(values).batch(batch_size)
+  resolve = getattr(model, "resolve_data_range", None)
+  if resolve is not None:
+    resolve(dataset)
+  result, _, _ = evaluate(model, dataset, iw_samples=iw_samples, seed=seed)
+  return result

@@ -60,29 +60,38 @@ def _is_multi_worker(strategy):
 
 
 class BaseVAE(keras.Model):
-  """Encoder, reparameterised sample, decoder and the logging machinery."""
+  """Encoder, reparameterised sample, decoder and the logging machinery.
 
-  def __init__(self, encoder, decoder, image_shape, latent_dim,
-               extra_scalars=(), seed=0, **kwargs):
+  Args:
+    encoder: any Keras layer or model x -> posterior parameters: a pair
+      (mean, log_variance) of shape [batch, J] each, or one tensor
+      [batch, 2 J] (mean first, the usual Keras way).
+    decoder: any Keras layer or model z -> likelihood parameters of shape
+      [batch] + params_shape(event_shape).
+    extra_scalars: names of logged scalars besides `CORE_SCALARS`.
+    seed: seed of the training noise (a pure function of seed and step).
+  """
+
+  def __init__(self, encoder, decoder, extra_scalars=(), seed=0, **kwargs):
     super().__init__(**kwargs)
+    for name, net in (("encoder", encoder), ("decoder", decoder)):
+      if not callable(net):
+        raise TypeError(f"{name} must be a Keras layer or model, got "
+                        f"{type(net).__name__}")
     self.seed = int(seed)
     # False replaces the posterior sample by its mean (z = mean). With noise on,
     # N replicas already draw the noise one device would (`sample_posterior`).
     self.sample_noise = True
     self.encoder = encoder
     self.decoder = decoder
-    self.image_shape = tuple(int(d) for d in image_shape)
-    self.latent_dim = int(latent_dim)
-    self.num_features = 1
-    for d in self.image_shape:
-      self.num_features *= d
+    # Set by `build` from the first input: the event shape, its number of
+    # features K and the latent size J.
+    self.event_shape = None
+    self.num_features = None
+    self.latent_dim = None
     self.scalar_names = CORE_SCALARS + tuple(extra_scalars)
     self.trackers = {
         name: keras.metrics.Mean(name=name) for name in self.scalar_names}
-    # The KL weight as written on the reduced KL term; schedules assign it.
-    self.kl_weight = self.add_weight(
-        shape=(), initializer="ones", trainable=False, name="kl_weight",
-        aggregation="only_first_replica")
     self.last_batch = {
         name: self.add_weight(shape=(), initializer="zeros", trainable=False,
                               name=f"last_{name}",
@@ -91,10 +100,92 @@ class BaseVAE(keras.Model):
     # Per-step values of the last execution, made by `compile`.
     self.step_log = None
 
+  @property
+  def image_shape(self):
+    """The event shape (the name exports and older callers use)."""
+    return self.event_shape
+
+  # ------------------------------------------------------------ shapes
+
+  def build(self, input_shape):
+    """Fixes the event shape and checks the networks' outputs against it.
+
+    Raises ValueError naming `encoder` or `decoder` when an output does not
+    have the shape the model needs, before any training step.
+    """
+    if self.event_shape is not None:
+      return
+    event_shape = tuple(input_shape[1:])
+    if not event_shape or any(d is None for d in event_shape):
+      raise ValueError(f"x must have a fully known shape [batch, ...] with at "
+                       f"least one feature axis, got {tuple(input_shape)}")
+    self.event_shape = tuple(int(d) for d in event_shape)
+    self.num_features = int(np.prod(self.event_shape))
+    x = keras.KerasTensor((None,) + self.event_shape, "float32")
+    mean, _ = self._split_posterior(
+        keras.src.backend.compute_output_spec(self.encoder, x))
+    self.latent_dim = int(mean.shape[-1])
+    self.build_likelihood(self.event_shape)
+    z = keras.KerasTensor((None, self.latent_dim), "float32")
+    params = keras.src.backend.compute_output_spec(self.decoder, z)
+    expected = self.decoder_output_shape(self.event_shape)
+    got = getattr(params, "shape", None)
+    if got is None or tuple(got[1:]) != tuple(expected):
+      raise ValueError(
+          f"decoder must map z of shape [batch, {self.latent_dim}] to "
+          f"likelihood parameters of shape [batch, "
+          f"{', '.join(map(str, expected))}] for events of shape "
+          f"{list(self.event_shape)}, got {got}")
+    super().build(input_shape)
+
+  def ensure_built(self, x):
+    """Builds the model from a first batch when Keras has not (direct calls)."""
+    if not self.built:
+      self.build(tuple(x.shape))
+
+  def build_likelihood(self, event_shape):
+    """Creates variables that depend on the event shape (subclasses)."""
+    del event_shape
+
+  def decoder_output_shape(self, event_shape):
+    """The decoder output shape per example that the model needs."""
+    return tuple(event_shape)
+
+  def _split_posterior(self, outputs):
+    """(mean, log_variance) from an encoder's output (pair or one tensor)."""
+    if isinstance(outputs, dict):
+      outputs = list(outputs.values())
+    if isinstance(outputs, (list, tuple)):
+      if len(outputs) == 1:
+        outputs = outputs[0]
+      elif len(outputs) == 2:
+        mean, log_variance = outputs
+        if (len(mean.shape) != 2 or tuple(mean.shape[1:]) !=
+            tuple(log_variance.shape[1:])):
+          raise ValueError(
+              "encoder must return (mean, log_variance) of equal shape "
+              f"[batch, latent_dim], got shapes {mean.shape} and "
+              f"{log_variance.shape}")
+        return mean, log_variance
+      else:
+        raise ValueError(
+            "encoder must return (mean, log_variance) or one tensor of "
+            f"shape [batch, 2 * latent_dim], got {len(outputs)} outputs")
+    shape = getattr(outputs, "shape", None)
+    if shape is None or len(shape) != 2 or shape[-1] is None or \
+        shape[-1] % 2 or shape[-1] < 2:
+      raise ValueError(
+          "encoder must return (mean, log_variance) or one tensor of shape "
+          f"[batch, 2 * latent_dim], got shape {shape}")
+    half = shape[-1] // 2
+    return outputs[:, :half], outputs[:, half:]
+
   # ------------------------------------------------------------ the model
 
   def encode(self, x, training=False):
-    z_mean, z_log_variance = self.encoder(x, training=training)
+    """Posterior parameters (mean, log_variance) in float32."""
+    z_mean, z_log_variance = self._split_posterior(
+        self.encoder(x, training=training))
     return (tf.cast(z_mean, tf.float32), tf.cast(z_log_variance, tf.float32))
 
   def decode_params(self, z, training=False):
@@ -144,6 +235,16 @@ class BaseVAE(keras.Model):
     `updates`: a list of (variable, new value) applied after a training step."""
     raise NotImplementedError
 
+  def own_trainable_variables(self):
+    """Variables that a balancer trains itself (left out of the VAE update)."""
+    return []
+
+  def train_own(self, x, terms):
+    """After the VAE update: a balancer's own training step (subclasses);
+    returns extra scalars to log."""
+    del x, terms
+    return {}
+
   # ------------------------------------------------------- Keras plumbing
 
   @property
@@ -172,6 +273,10 @@ class BaseVAE(keras.Model):
     # readable after a `steps_per_execution` call, so callbacks can run once
     # per execution and still log and check each step (`step_log`).
     rows = max(1, int(self.steps_per_execution or 1))
+    # A built model locks its state; the log is bookkeeping sized by
+    # `compile`, so unlock for it (as Keras' own `_untrack_variable` does).
+    locked = self._tracker.locked
+    self._tracker.unlock()
     self.step_log = {
         "step": self.add_weight(
             shape=(rows,), initializer="zeros", dtype="int64",
@@ -182,6 +287,8 @@ class BaseVAE(keras.Model):
             dtype="float32", trainable=False, name="step_log_values",
             aggregation="only_first_replica"),
     }
+    if locked:
+      self._tracker.lock()
 
   def read_step_log(self, after_step):
     """(steps, {name: values}) of the logged training steps > after_step.
@@ -234,11 +341,13 @@ class BaseVAE(keras.Model):
       terms = self.compute_terms(x, training=True)
       loss = terms["loss"]
       scaled_loss = self.optimizer.scale_loss(loss)
-    variables = self.trainable_variables
+    own = {id(v) for v in self.own_trainable_variables()}
+    variables = [v for v in self.trainable_variables if id(v) not in own]
     gradients = tape.gradient(scaled_loss, variables)
     self.optimizer.apply_gradients(zip(gradients, variables))
     for variable, value in terms.get("updates", ()):
       variable.assign(value)
+    terms.update(self.train_own(x, terms) or {})
     return self._record(terms, log_step=True)
 
   def test_step(self, data):

@@ -8,6 +8,7 @@ with sigma^2 = 1/2 (SSE + (K/2) log pi), so its effective beta is exactly 1; for
 BCE it is the Bernoulli NLL, again beta 1.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from tfvae.models.base import BaseVAE
@@ -19,9 +20,12 @@ from tfvae.objectives import reference
 class ReferenceVAE(BaseVAE):
   """Custom `train_step` around the question's `loss`."""
 
-  def __init__(self, encoder, decoder, image_shape, latent_dim, rec="l2",
-               **kwargs):
-    super().__init__(encoder, decoder, image_shape, latent_dim, **kwargs)
+  def __init__(self, encoder, decoder, rec="l2", seed=0, **kwargs):
+    if rec not in reference.RECS:
+      raise ValueError(f"rec must be one of {', '.join(reference.RECS)}, got "
+                       f"{rec!r}")
+    kwargs.setdefault("name", "reference_vae")
+    super().__init__(encoder, decoder, seed=seed, **kwargs)
     self.rec = rec
 
   def decode_mean(self, z):
@@ -41,6 +45,7 @@ class ReferenceVAE(BaseVAE):
 
   def compute_terms(self, x, training=False):
     x = tf.cast(x, tf.float32)
+    self.ensure_built(x)
     mu, log_sigma_sq = self.encode(x, training=training)
     z = self.sample_posterior(mu, log_sigma_sq, training)
     y = tf.sigmoid(self.decode_params(z, training=training))
@@ -50,16 +55,17 @@ class ReferenceVAE(BaseVAE):
     # global-batch scaling under tf.distribute.
     loss = elbo.average_over_batch(kl_loss + rec_loss)
     one = tf.constant(1.0)
+    num_features = int(np.prod(x.shape[1:]))
     return {
         "loss": loss,
         "distortion": reference.question_distortion(
-            rec_loss, self.num_features, self.rec),
+            rec_loss, num_features, self.rec),
         "rate": kl_loss,
         "kl_per_dim": kl_lib.gaussian_kl(mu, log_sigma_sq),
         "kl_weight": one,
         "beta_eff": one,
-        "beta_norm": elbo.beta_to_beta_norm(one, self.num_features,
-                                            self.latent_dim),
+        "beta_norm": elbo.beta_to_beta_norm(one, num_features,
+                                            int(mu.shape[-1])),
         "z_mean": mu,
         "z_log_variance": log_sigma_sq,
     }

@@ -30,26 +30,32 @@ import math
 import tensorflow as tf
 
 BCE_CLIP = 1e-8
+RECS = ("l2", "bce")
 
 
 def question_loss(x, y, mu, log_sigma_sq, rec="l2"):
   """The question's loss; returns (loss, per-example kl_loss, per-example rec_loss).
 
+  The question sums over `axis=[1,2,3]`, the feature axes of its images;
+  here the same sum runs over every non-batch axis, so events of any shape
+  ([H, W, C] images as in the question, [T, D] sequences, [D] vectors) work.
+
   Args:
-    x: the input images, [batch, H, W, C].
+    x: the inputs, [batch, ...] (the question: images [batch, H, W, C]).
     y: the decoder's output probabilities / means, same shape as x.
     mu: posterior means, [batch, J].
     log_sigma_sq: posterior log variances, [batch, J].
     rec: "l2" (summed squared difference) or "bce" (clipped, summed).
   """
+  axes = list(range(1, len(x.shape)))  # [1, 2, 3] for the question's images
   kl_loss = -0.5 * tf.reduce_sum(
       1 + log_sigma_sq - tf.square(mu) - tf.exp(log_sigma_sq), axis=1)
   if rec == "l2":
-    rec_loss = tf.reduce_sum(tf.math.squared_difference(y, x), axis=[1, 2, 3])
+    rec_loss = tf.reduce_sum(tf.math.squared_difference(y, x), axis=axes)
   elif rec == "bce":
     y = tf.clip_by_value(y, BCE_CLIP, 1 - BCE_CLIP)
     rec_loss = -tf.reduce_sum(
-        x * tf.math.log(y) + (1 - x) * tf.math.log(1 - y), axis=[1, 2, 3])
+        x * tf.math.log(y) + (1 - x) * tf.math.log(1 - y), axis=axes)
   else:
     raise ValueError(f"rec must be 'l2' or 'bce', got {rec!r}")
   loss = tf.reduce_mean(kl_loss + rec_loss)

@@ -244,7 +244,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
       tf.summary.histogram("z_mean", z_means)
       tf.summary.histogram("z_log_variance", z_log_vars)
       tf.summary.histogram("kl_per_dim", np.asarray(result["kl_per_dim"]))
-    if self.image_every == 0 or step - self._last_image_step >= self.image_every:
+    images_due = (self.image_every == 0 or
+                  step - self._last_image_step >= self.image_every)
+    if self.images is not None and images_due:
       self.write_images(step)
     self.writer.flush()
     return result

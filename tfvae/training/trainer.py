@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae import __version__
-from tfvae.balancing import schedules
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.errors import DataError
@@ -50,32 +49,12 @@ def total_steps(config, num_train):
   return DEFAULT_STEPS
 
 
-def make_kl_schedule(config, num_features):
-  """`step -> weight` for `--kl_schedule`, or None for a constant weight."""
-  if config.kl_schedule == "constant":
-    return None
-  stop = config.kl_stop if config.kl_stop is not None else \
-      config.resolved_kl_weight(num_features)
-  common = {"start": config.kl_start, "stop": stop}
-  if config.kl_schedule == "linear":
-    return schedules.make_schedule("linear", warmup_steps=config.kl_warmup_steps,
-                                   **common)
-  if config.kl_schedule == "sigmoid":
-    return schedules.make_schedule("sigmoid",
-                                   warmup_steps=config.kl_warmup_steps,
-                                   k=config.kl_sigmoid_k, x0=config.kl_sigmoid_x0,
-                                   **common)
-  return schedules.make_schedule(
-      "cyclical", total_steps=config.kl_warmup_steps, n_cycles=config.kl_cycles,
-      ratio=config.kl_cycle_ratio, shape=config.kl_cycle_shape, **common)
-
-
 def requested_steps_per_execution(config, strategy=None):
   """`--steps_per_execution`, with 0 (auto) resolved; see docs/performance.md.
 
-  Auto runs AUTO_STEPS_PER_EXECUTION steps per call, except with a KL
-  schedule: its Keras callback sets the weight once per execution, so auto
-  keeps it exact with one step per call. Several replicas of a (multi-worker)
+  Auto runs AUTO_STEPS_PER_EXECUTION steps per call; KL schedules and
+  controllers compute their weight inside each step from the step counter,
+  so they stay exact at any value. Several replicas of a (multi-worker)
   MirroredStrategy always get one step per call: Keras 3's multi-step loop
   fails there ("You must feed a value for placeholder tensor", keras-team/keras
   issue 19246).
@@ -85,7 +64,7 @@ def requested_steps_per_execution(config, strategy=None):
     return 1
   if config.steps_per_execution > 0:
     return config.steps_per_execution
-  return 1 if config.kl_schedule != "constant" else AUTO_STEPS_PER_EXECUTION
+  return AUTO_STEPS_PER_EXECUTION
 
 
 def execution_steps(config, start_step, total, strategy=None):
@@ -100,10 +79,12 @@ def execution_steps(config, start_step, total, strategy=None):
   return max(steps, 1)
 
 
-def build_compiled_model(config, image_shape, strategy=None):
+def build_compiled_model(config, event_shape, strategy=None, total_steps=None,
+                         data_in_unit_interval=True):
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
-    model = build_model(config, image_shape)
+    model = build_model(config, event_shape, total_steps,
+                        data_in_unit_interval)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   jit_compile=config.jit_compile,
                   steps_per_execution=requested_steps_per_execution(
@@ -145,7 +126,9 @@ def train(config, print_fn=print, data=None):
     print_fn(f"note: {strategy.num_replicas_in_sync} replicas run one step "
              "per call (--steps_per_execution is ignored, see "
              "docs/performance.md)")
-  model = build_compiled_model(config, data.image_shape, strategy)
+  steps = total_steps(config, data.num_train)
+  model = build_compiled_model(config, data.image_shape, strategy, steps,
+                               data.in_unit_interval)
   with strategy.scope():
     checkpoints.build_optimizer(model)
   manager = checkpoints.make_manager(model, rundir.checkpoint_dir(config.logdir),
@@ -163,11 +146,9 @@ def train(config, print_fn=print, data=None):
     rundir.write_json(os.path.join(config.logdir, rundir.DATA_FILE), spec)
   tb.truncate_events(config.logdir, start_step)
 
-  steps = total_steps(config, data.num_train)
   writers = tb.make_writers(config.logdir)
   if start_step == 0:
     tb.write_text(writers["train"], "config", config.to_json())
-  schedule = make_kl_schedule(config, data.num_features)
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
                                   config.binarization, config.seed + 1)
   preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
@@ -181,8 +162,6 @@ def train(config, print_fn=print, data=None):
   callbacks = [cb.NonFiniteGuard(manager), cb.StepLimit(steps),
                cb.BatchScalars(writers["train"], config.log_every), evaluation,
                saver]
-  if schedule is not None:
-    callbacks.insert(0, schedules.KLScheduleCallback(schedule))
 
   if start_step < steps:
     train_ds = pipeline.train_dataset(data, config.batch_size, config.seed,

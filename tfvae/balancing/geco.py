@@ -1,0 +1,75 @@
+"""GECO (Rezende & Viola 2018, "Taming VAEs"): a reconstruction target.
+
+Minimise the KL subject to E[C] <= 0 with C = rec_err - kappa, through the
+Lagrangian KL + lambda C_hat (`tfvae.balancing.controllers.geco_update` for
+the moving average and the multiplier). kappa (`target`) is in nats per
+feature (`target_units="per_pixel"`: the summed NLL / K) or per example
+(`"per_example"`: the summed NLL). The KL term keeps the `Weighting`'s KL
+reduction; the reconstruction reduction does not apply (the constraint has
+its own units).
+
+Effective beta: 1 / lambda in the constraint's units, i.e.
+beta_eff = divisor / (J_r lambda) with divisor = K (per pixel) or 1.
+"""
+
+import math
+
+import tensorflow as tf
+
+from tfvae.balancing import controllers
+from tfvae.balancing.base import Balanced
+from tfvae.balancing.base import Balancer
+from tfvae.balancing.base import register
+from tfvae.objectives import balanced
+from tfvae.objectives import elbo
+
+TARGET_UNITS = ("per_pixel", "per_example")
+
+
+@register("geco")
+class GECO(Balancer):
+  """Args: target kappa (finite), target_units, alpha in [0, 1), rate nu > 0,
+  lambda_init > 0."""
+
+  scalar_names = ("geco_lambda", "geco_constraint_ma", "geco_constraint")
+
+  def __init__(self, target, target_units="per_pixel", alpha=0.99, rate=1e-2,
+               lambda_init=1.0, name="balancer", **kwargs):
+    super().__init__(name=name, **kwargs)
+    if target is None or not math.isfinite(target):
+      raise ValueError(f"target must be a finite reconstruction NLL, got "
+                       f"{target!r}")
+    if target_units not in TARGET_UNITS:
+      raise ValueError(f"target_units must be one of "
+                       f"{', '.join(TARGET_UNITS)}, got {target_units!r}")
+    if not 0 <= alpha < 1:
+      raise ValueError(f"alpha must be in [0, 1), got {alpha!r}")
+    if not (rate > 0 and lambda_init > 0):
+      raise ValueError("rate and lambda_init must be > 0")
+    self.target = float(target)
+    self.target_units = target_units
+    self.alpha = alpha
+    self.rate = rate
+    self.lagrange = self._state("geco_lambda", lambda_init)
+    self.constraint_ma = self._state("geco_constraint_ma")
+    self.initialized = self._state("geco_initialized")
+
+  def balance(self, terms, step, training):
+    divisor = terms.num_features if self.target_units == "per_pixel" else 1
+    constraint = terms.distortion / divisor - self.target
+    constraint_batch = elbo.global_batch_mean(constraint)
+    _, new_ma, new_lagrange = controllers.geco_update(
+        constraint_batch, self.constraint_ma, self.lagrange,
+        self.initialized > 0, self.alpha, self.rate)
+    correction = tf.stop_gradient(new_ma - constraint_batch)
+    per_example, kl_coef, nll_coef = balanced.geco_loss(
+        terms.kl, constraint, correction, self.lagrange, terms.kl_divisor,
+        float(divisor))
+    return Balanced(
+        per_example=per_example, kl_weight=1.0 / self.lagrange,
+        beta_eff=kl_coef / nll_coef,
+        scalars={"geco_lambda": tf.identity(self.lagrange),
+                 "geco_constraint_ma": new_ma,
+                 "geco_constraint": constraint_batch},
+        updates=[(self.constraint_ma, new_ma), (self.lagrange, new_lagrange),
+                 (self.initialized, 1.0)])
