@@ -74,11 +74,16 @@ CASES = [
      ["--dataset=npz:{ws}/twos.npz", "--model=reference",
       "--reference_rec=bce"], r"the BCE reconstruction needs data in \[0, 1\]"),
     ("npz_wrong_shape", "train.py", ["--dataset=npz:{ws}/flat.npz"],
+     r"expected examples of shape \[N, \.\.\.\] with at least one feature "
+     r"axis, got shape \(10,\)"),
+    ("npz_vectors_with_conv", "train.py",
+     ["--dataset=npz:{ws}/vectors.npz", "--architecture=conv"],
      r"expected images of shape \[N, H, W\] or \[N, H, W, C\], got shape "
      r"\(10, 64\)"),
     ("npz_wrong_dtype", "train.py", ["--dataset=npz:{ws}/int64.npz"],
      r"unsupported dtype int64"),
-    ("npz_two_channels", "train.py", ["--dataset=npz:{ws}/two_channels.npz"],
+    ("npz_two_channels", "train.py", ["--dataset=npz:{ws}/two_channels.npz",
+                                      "--architecture=conv"],
      r"expected 1 or 3 channels, got 2"),
     ("npz_empty", "train.py", ["--dataset=npz:{ws}/empty.npz"],
      r"the data set is empty"),
@@ -205,7 +210,9 @@ def _make_workspace(ws):
                      str(ws / "served"))
   rng = np.random.RandomState(0)
   np.savez(ws / "twos.npz", x=np.full((50, 8, 8), 2.0, np.float32))
-  np.savez(ws / "flat.npz", x=rng.uniform(size=(10, 64)).astype(np.float32))
+  np.savez(ws / "flat.npz", x=rng.uniform(size=(10,)).astype(np.float32))
+  np.savez(ws / "vectors.npz",
+           x=rng.uniform(size=(10, 64)).astype(np.float32))
   np.savez(ws / "int64.npz", x=np.ones((10, 8, 8), np.int64))
   np.savez(ws / "two_channels.npz",
            x=rng.uniform(size=(10, 8, 8, 2)).astype(np.float32))

@@ -261,8 +261,8 @@ def evaluate_model(model, data, batch_size=256, iw_samples=0, seed=0):
       raise ValueError(f"data must be examples of shape [N, ...] with N > 0, "
                        f"got shape {values.shape}")
     dataset = tf.data.Dataset.from_tensor_slices(values).batch(batch_size)
-  resolve = getattr(model, "resolve_data_range", None)
-  if resolve is not None:
-    resolve(dataset)
+  prepare = getattr(model, "prepare", None)
+  if prepare is not None:
+    prepare(dataset)
   result, _, _ = evaluate(model, dataset, iw_samples=iw_samples, seed=seed)
   return result

@@ -38,6 +38,15 @@ def _check_type(name, value, cls):
                     f"{type(value).__name__}")
 
 
+def _examples(data):
+  """x of an (x, ...) element or batch."""
+  return data[0] if isinstance(data, (tuple, list)) else data
+
+
+def _first_batch(dataset):
+  return _examples(next(iter(dataset.take(1))))
+
+
 class VAE(BaseVAE):
   """A VAE with a stated weighting convention.
 
@@ -153,20 +162,31 @@ class VAE(BaseVAE):
     resolve = getattr(self.likelihood, "resolve_mean", None)
     if resolve is None or self.likelihood.mean_function != "auto" or x is None:
       return
-    if isinstance(x, tf.data.Dataset):
-      x = next(iter(x.take(1)))
-    if isinstance(x, (tuple, list)):
-      x = x[0]
-    values = np.asarray(x)
+    values = np.asarray(_first_batch(x) if isinstance(x, tf.data.Dataset)
+                        else _examples(x))
     resolve(bool(values.size) and float(values.min()) >= 0.0 and
             float(values.max()) <= 1.0)
 
-  def fit(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
+  def prepare(self, x):
+    """Resolves the data range and builds the model from the data's shape,
+    so shape errors surface before training and every variable exists
+    before the optimizer is built."""
+    if x is None:
+      return
     self.resolve_data_range(x)
+    if not self.built:
+      if isinstance(x, tf.data.Dataset):
+        shape = tuple(_examples(x.element_spec).shape)
+      else:
+        shape = np.shape(_examples(x))
+      self.build((None,) + tuple(shape[1:]))
+
+  def fit(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
+    self.prepare(x)
     return super().fit(x, *args, **kwargs)
 
   def evaluate(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
-    self.resolve_data_range(x)
+    self.prepare(x)
     return super().evaluate(x, *args, **kwargs)
 
   # -------------------------------------------------- the balancer's own nets

@@ -62,7 +62,8 @@ def make_manager(model, directory, max_to_keep):
 
 def build_optimizer(model):
   """Creates the optimizer's slot variables so a restore fills them at once."""
-  model.optimizer.build(model.trainable_variables)
+  if not model.optimizer.built:  # a second build would forget the variables
+    model.optimizer.build(model.trainable_variables)
 
 
 def restore(manager, path=None):
