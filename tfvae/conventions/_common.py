@@ -1,5 +1,7 @@
 """Helpers shared by the readers: argument checks and parsing of shapes."""
 
+import math
+
 from tfvae.errors import ConfigError
 
 
@@ -39,6 +41,9 @@ def number(name, value):
   if isinstance(value, bool):
     raise ConfigError(f"{name} must be a number, got {value!r}")
   try:
-    return float(value)
+    value = float(value)
   except (TypeError, ValueError):
     raise ConfigError(f"{name} must be a number, got {value!r}") from None
+  if not (math.isfinite(value) and value >= 0):
+    raise ConfigError(f"{name} must be >= 0 and finite, got {value!r}")
+  return value
