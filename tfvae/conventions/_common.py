@@ -18,11 +18,12 @@ def required(name, value, peer):
 
 
 def parse_shape(value, name="input_shape"):
-  """`(64, 64, 1)`, `[64, 64, 1]` or `"64,64,1"` -> a tuple of ints."""
+  """`(64, 64, 1)`, `[64, 64, 1]`, `"64,64,1"` or `"64x64x1"` -> a tuple."""
   if value is None:
     return None
   if isinstance(value, str):
-    parts = [p for p in value.replace("x", ",").split(",") if p.strip()]
+    separator = "," if "," in value else "x"
+    parts = value.split(separator)
     try:
       value = [int(p) for p in parts]
     except ValueError:

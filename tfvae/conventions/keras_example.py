@@ -27,7 +27,7 @@ SOURCE = "examples/generative/vae.py"
 
 
 def _convention(weight, event_shape, latent_dim):
-  if len(event_shape) < 2:
+  if len(event_shape) != 3:
     raise ConfigError("input_shape must be (H, W, C) for the Keras example "
                       "(it sums over axes 1, 2 and averages the last)")
   channels = event_shape[-1]
@@ -51,4 +51,7 @@ def read(beta=1.0, input_shape=(28, 28, 1), latent_dim=2):
 
 
 def targets(event_shape, latent_dim):
+  """The example's loss; none for data that are not (H, W, C) images."""
+  if len(event_shape) != 3:
+    return []
   return [_convention(1.0, event_shape, latent_dim)]
