@@ -37,7 +37,7 @@ def test_json_has_every_unit():
   assert d["beta_eff"] == 4.0 and d["beta_l2"] == 8.0 and d["sigma2"] == 1.0
   assert d["beta_norm"] == 4 * 10 / 4096
   assert "--beta=4" in d["flags"] and "--sigma=1" in d["flags"]
-  assert d["peer_version"].startswith("0.1.2")
+  assert d["peer_version"].startswith("pythae 0.1.2")
   weights = {e["label"]: e.get("weight") for e in d["equivalents"]}
   assert weights["the question, l2, sum/sum"] == 8.0
 

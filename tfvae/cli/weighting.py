@@ -29,8 +29,9 @@ RECOMMEND_CAVEAT = (
     "This is the ELBO-optimal point: the weight at which a Gaussian decoder's "
     "sigma maximises the likelihood (sigma*^2 = MSE, Rybkin et al. 2021), "
     "estimated from a short run. It is not a disentanglement choice: "
-    "beta-VAE's disentangling weights are larger (Higgins et al. 2017), and a "
-    "longer run usually fits a smaller sigma* (a smaller weight).")
+    "beta-VAE's disentangling weights are larger (Higgins et al. 2017). It "
+    "moves with the fit: sigma*^2 is the decoder's mean squared error, so a "
+    "decoder that fits better implies a smaller weight.")
 
 
 def define_flags(flag_values=FLAGS):
@@ -149,8 +150,7 @@ def format_table(rep):
   """The human-readable form of `report`."""
   lines = [f"source: {rep['label']}"]
   if rep.get("peer_version"):
-    lines.append(f"  follows {rep['convention']} {rep['peer_version']}, "
-                 f"{rep['peer_file']}")
+    lines.append(f"  follows {rep['peer_version']}: {rep['peer_file']}")
   lines.append(f"  loss as written: {rep['formula']}, {rep['weight_name']} = "
                f"{_g(rep['weight'])}")
   lines.append(f"  event shape {_shape(rep['event_shape'])} (K = "
@@ -256,6 +256,8 @@ def format_recommendation(rep):
       f"distortion {r['distortion']:.4g})",
       f"  implied weight: beta_l2 = 2 sigma*^2 = {r['beta_l2']:.5g} on the "
       "summed KL per summed squared error (beta_eff = 1 at sigma*)",
+      "  or let tfvae fit sigma while it trains: --likelihood=gaussian "
+      "--sigma=optimal (or learned)",
       "",
       "caveat: " + r["caveat"],
       "",

@@ -1,4 +1,4 @@
-"""disent's BetaVae (nmichlo/disent 0.3.x, commit 0fc9f9f).
+"""disent's BetaVae (nmichlo/disent, commit 0fc9f9f).
 
 Follows `disent/frameworks/vae/_unsupervised__betavae.py` (loss =
 recon_loss + beta * kl_loss), `disent/frameworks/helper/reconstructions.py`
@@ -23,7 +23,7 @@ from tfvae.conventions import _common
 from tfvae.conventions.convention import Convention
 
 PEER = "disent"
-VERSION = "0.3.x (commit 0fc9f9f)"
+VERSION = "disent (commit 0fc9f9f)"
 SOURCE = "disent/frameworks/vae/_unsupervised__betavae.py"
 RECONSTRUCTION_LOSSES = ("mse", "mse4", "normal", "bce", "bernoulli",
                          "continuous_bernoulli")

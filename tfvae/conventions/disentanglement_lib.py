@@ -31,7 +31,7 @@ from tfvae.conventions.convention import Convention
 from tfvae.errors import ConfigError
 
 PEER = "disentanglement_lib"
-VERSION = "commit 76f41e3"
+VERSION = "disentanglement_lib (commit 76f41e3)"
 SOURCE = "disentanglement_lib/methods/unsupervised/vae.py"
 RECONSTRUCTION_LOSSES = ("l2", "bernoulli")
 MODELS = ("beta_vae", "annealed_vae")

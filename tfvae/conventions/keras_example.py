@@ -22,7 +22,7 @@ from tfvae.conventions.convention import Convention
 from tfvae.errors import ConfigError
 
 PEER = "keras_example"
-VERSION = "keras-io commit 09e02e1"
+VERSION = "the Keras VAE example (keras-io commit 09e02e1)"
 SOURCE = "examples/generative/vae.py"
 
 

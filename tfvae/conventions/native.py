@@ -25,7 +25,7 @@ from tfvae.errors import ConfigError
 from tfvae.objectives import weighting
 
 PEER = "tfvae"
-VERSION = "0.1.0"
+VERSION = "tfvae 0.1.0"
 SOURCE = "scripts/flagdefs.py, tfvae/config.py"
 LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
 # The defaults of the flags read here (tfvae.config.Config; a test checks

@@ -23,7 +23,7 @@ from tfvae.conventions.convention import Convention
 from tfvae.errors import ConfigError
 
 PEER = "pythae"
-VERSION = "0.1.2"
+VERSION = "pythae 0.1.2 (commit 24939dc)"
 SOURCE = "src/pythae/models/beta_vae/beta_vae_model.py"
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 

@@ -18,7 +18,7 @@ from tfvae.conventions.convention import Convention
 
 PEER = "question"
 VERSION = "the question's code"
-SOURCE = "the code quoted in the question (README, \"The question\")"
+SOURCE = "its code, quoted in README.md (\"The question\")"
 RECONSTRUCTION_LOSSES = ("l2", "bce")
 ALIASES = {"mse": "l2", "sse": "l2"}
 
