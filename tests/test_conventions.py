@@ -165,6 +165,12 @@ def test_disentanglement_lib_annealed_vae_from_gin(tmp_path):
   assert flags["balancer"] == "capacity" and flags["capacity_gamma"] == "1000"
   assert flags["capacity_max"] == "25" and flags["capacity_steps"] == "100000"
   assert "beta" not in flags
+  # Only capacity objectives are its equivalents: tfvae's capacity, gamma 1000.
+  rows = {r.label: r.convention for r in conventions.equivalents(c)}
+  assert set(rows) == {"disentanglement_lib annealed_vae, bernoulli",
+                       "tfvae, bernoulli, sum/sum"}
+  tfvae_row = rows["tfvae, bernoulli, sum/sum"]
+  assert tfvae_row.weight == 1000.0 and tfvae_row.capacity == c.capacity
 
 
 def test_disentanglement_lib_gin_beta_vae_and_errors(tmp_path):

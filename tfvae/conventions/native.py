@@ -178,14 +178,16 @@ def from_config(values, event_shape, final_metrics=None):
 
 
 def targets(event_shape, latent_dim, sigma=None):
-  """tfvae in both reductions; a Gaussian keeps `sigma` (the source's)."""
+  """tfvae in both reductions and with a capacity (the capacity's numbers
+  are the source's); a Gaussian keeps `sigma` (the source's)."""
+  likelihoods = (["gaussian"] if sigma is not None else []) + [
+      "bernoulli", "continuous_bernoulli"]
   out = []
   for red in ("sum", "mean"):
-    if sigma is not None:
-      out.append(_convention("gaussian", sigma, red, red, 1.0, event_shape,
+    for likelihood in likelihoods:
+      out.append(_convention(likelihood, sigma, red, red, 1.0, event_shape,
                              latent_dim))
-    out.append(_convention("bernoulli", None, red, red, 1.0, event_shape,
-                           latent_dim))
-    out.append(_convention("continuous_bernoulli", None, red, red, 1.0,
-                           event_shape, latent_dim))
+  for likelihood in likelihoods:
+    out.append(_convention(likelihood, sigma, "sum", "sum", 1.0, event_shape,
+                           latent_dim, Capacity(25.0, 100000)))
   return out
