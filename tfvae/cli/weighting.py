@@ -174,15 +174,20 @@ def format_table(rep):
   lines.append("the same objective in each convention (up to a constant "
                "factor):")
   rows = [("convention", "loss as written", "weight")]
+  reasons = {row["reason"] for row in rep["equivalents"] if "reason" in row}
   for row in rep["equivalents"]:
-    if "reason" in row:
-      rows.append((row["label"], "-", f"n/a: {row['reason']}"))
-    else:
+    if "reason" not in row:
       rows.append((row["label"], row["formula"],
                    f"{row['weight_name']} = {_g(row['weight'])}"))
+    elif len(reasons) > 1:
+      rows.append((row["label"], "-", f"n/a: {row['reason']}"))
+    else:
+      rows.append((row["label"], "-", "n/a (below)"))
   w0 = max(len(r[0]) for r in rows)
   w1 = max(len(r[1]) for r in rows)
   lines += [f"  {a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
+  if len(reasons) == 1:
+    lines.append(f"  n/a: {reasons.pop()}")
   lines.append("")
   lines.append("train it with tfvae (add --dataset, --steps, --logdir):")
   lines.append(f"  {rep['command']}")

@@ -267,8 +267,8 @@ class Convention:
         capacity=source.capacity)
     if source.family == "gaussian":
       if source.beta_l2 is None:
-        raise ConfigError(f"{source.describe()}: its sigma is fitted during "
-                          "training; convert a finished run (--from=run:DIR)")
+        raise ConfigError("the source's sigma is fitted during training; "
+                          "convert a finished run (--from=run:DIR)")
       if template.sigma2 is None:
         raise ConfigError(f"{template.describe()}: its sigma is fitted during "
                           "training; it cannot be given a fixed objective")
