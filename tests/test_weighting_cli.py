@@ -74,8 +74,8 @@ def test_file_sources(tmp_path):
     (["--recommend", "--from=pythae"], "drop --from"),
     (["--recommend", "--beta=3"], "drop --beta"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
-  out = run_script("weighting.py", *args, timeout=120, cwd=None)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+  out = run_script("weighting.py", *args, timeout=120)
   assert out.returncode == 2, out.stdout + out.stderr
   lines = out.stderr.strip().splitlines()
   assert len(lines) == 1 and message in lines[0], out.stderr

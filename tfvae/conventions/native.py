@@ -43,19 +43,14 @@ DATASET_SHAPES = {"digits": (8, 8, 1), "dsprites": (64, 64, 1)}
 
 
 def _sigma_value(sigma):
-  """A --sigma value: a float, or one of the modes."""
-  if sigma is None or isinstance(sigma, float):
+  """A --sigma value: one of the modes, or a number (None stays None)."""
+  if sigma is None or (isinstance(sigma, str) and sigma in SIGMA_MODES):
     return sigma
-  if isinstance(sigma, (int,)) and not isinstance(sigma, bool):
-    return float(sigma)
   try:
     return float(sigma)
   except (TypeError, ValueError):
-    pass
-  if sigma not in SIGMA_MODES:
     raise ConfigError(f"sigma={sigma!r} must be a positive number or one of "
-                      f"{', '.join(SIGMA_MODES)}")
-  return sigma
+                      f"{', '.join(SIGMA_MODES)}") from None
 
 
 def _label(likelihood, sigma, rec, kl):
@@ -67,7 +62,8 @@ def _label(likelihood, sigma, rec, kl):
 
 def _convention(likelihood, sigma, rec, kl, weight, event_shape, latent_dim,
                 capacity=None, notes=()):
-  formula = f"NLL_{rec} + {'gamma |KL_sum - C(t)|' if capacity else 'beta KL_' + kl}"
+  regularizer = "gamma |KL_sum - C(t)|" if capacity else f"beta KL_{kl}"
+  formula = f"NLL_{rec} + {regularizer}"
   return Convention(
       "nll", event_shape, latent_dim, weight=weight, rec_reduction=rec,
       kl_reduction=kl, likelihood=likelihood,
