@@ -91,7 +91,7 @@ _READ_FLAGS = ("beta", "gamma", "c_max", "iteration_threshold",
 
 
 def _flagdefs():
-  """scripts/flagdefs.py's one-line error helpers (fail, parse, run_guarded).
+  """scripts/flagdefs.py's one-line error functions (fail, parse, run_guarded).
 
   They move into tfvae.cli with the config package; until then they are
   loaded from the repository's scripts/ directory.

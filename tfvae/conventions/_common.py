@@ -1,4 +1,4 @@
-"""Helpers shared by the readers: argument checks and parsing of shapes."""
+"""Argument checks and shape parsing shared by the readers."""
 
 import math
 
