@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One VAE loss in every weighting convention, and the tfvae flags that train it.
+r"""One VAE loss in every weighting convention, and the tfvae flags that train it.
 
     python scripts/weighting.py --from=pythae --beta=4 --reconstruction_loss=mse \
         --input_shape=64,64,1 --latent_dim=10

@@ -1,4 +1,4 @@
-"""tfvae-weighting: one VAE loss in every weighting convention, before training.
+r"""tfvae-weighting: one VAE loss in every weighting convention, before training.
 
     tfvae-weighting --from=pythae --beta=4 --reconstruction_loss=mse \
         --input_shape=64,64,1 --latent_dim=10
