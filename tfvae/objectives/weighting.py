@@ -12,6 +12,9 @@ effective beta (Alemi et al. 2018; Higgins et al. 2017, App. A.6):
     beta_l2   = beta_eff 2 sigma^2       weight per unit of summed squared error
                                          (a Gaussian NLL is SSE / (2 sigma^2) + c)
 
+A squared-error loss `c * SSE` is such a Gaussian NLL with sigma^2 = 1 / (2 c)
+(the question's SSE: sigma^2 = 1/2; pythae's 0.5 SSE: sigma^2 = 1).
+
 This module is plain Python (no TensorFlow): the model, the command line and
 the translator between peers' conventions all convert through it.
 """
@@ -70,6 +73,26 @@ def beta_l2_from_beta_eff(beta_eff, sigma2):
   so `D + beta_eff R` is proportional to `SSE + 2 sigma^2 beta_eff R`.
   """
   return beta_eff * 2.0 * sigma2
+
+
+def beta_eff_from_beta_l2(beta_l2, sigma2):
+  """Inverse of `beta_l2_from_beta_eff`: beta_eff = beta_l2 / (2 sigma^2)."""
+  return beta_l2 / (2.0 * sigma2)
+
+
+def sigma2_from_squared_error_factor(factor):
+  """The Gaussian variance a squared-error loss `factor * SSE` implies.
+
+  `factor * SSE` is the NLL of a Gaussian with sigma^2 = 1 / (2 factor), up to
+  the constant (K/2) log(2 pi sigma^2): the question's SSE (factor 1) is
+  sigma^2 = 1/2, pythae's 0.5 SSE is sigma^2 = 1.
+  """
+  return 1.0 / (2.0 * factor)
+
+
+def squared_error_factor_from_sigma2(sigma2):
+  """Inverse of `sigma2_from_squared_error_factor`: factor = 1 / (2 sigma^2)."""
+  return 1.0 / (2.0 * sigma2)
 
 
 @dataclasses.dataclass(frozen=True)

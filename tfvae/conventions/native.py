@@ -1,0 +1,189 @@
+"""tfvae's own convention: its training flags (this repository's
+`scripts/flagdefs.py` / `tfvae.config.Config`, tfvae 0.1.0).
+
+    loss = rec + beta kl,  rec = NLL summed (--rec_reduction=sum) or averaged
+    over the K features, kl = KL summed or averaged over the J latents,
+
+with the NLL of `--likelihood` (bernoulli, continuous_bernoulli, or gaussian
+with `--sigma`: a number, or learned / optimal, fitted during training).
+`--beta_norm b` is beta_eff = b K / J (`tfvae.objectives.weighting`).
+`--model=reference` is the question's loss (`--reference_rec=l2`: SSE;
+`bce`: clipped BCE), both summed, weight 1. `--balancer=capacity` is
+rec + gamma |KL_sum - C(t)|; GECO and ControlVAE set the weight during
+training (read the finished run). The same fields come from flagfiles
+(`tfvae.conventions.flagfile`) and run directories
+(`tfvae.conventions.rundir`), which both call `from_config`.
+"""
+
+import math
+
+from tfvae.conventions import _common
+from tfvae.conventions.convention import Capacity
+from tfvae.conventions.convention import Convention
+from tfvae.conventions.convention import SIGMA_MODES
+from tfvae.errors import ConfigError
+from tfvae.objectives import weighting
+
+PEER = "tfvae"
+VERSION = "tfvae 0.1.0"
+SOURCE = "scripts/flagdefs.py, tfvae/config.py"
+LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
+# The defaults of the flags read here (tfvae.config.Config; a test checks
+# they still agree).
+DEFAULTS = {
+    "model": "vae", "reference_rec": "l2", "likelihood": "gaussian",
+    "sigma": "learned", "rec_reduction": "sum", "kl_reduction": "sum",
+    "beta": None, "beta_norm": None, "latent_dim": 8, "balancer": "none",
+    "capacity_gamma": 1000.0, "capacity_max": 25.0, "capacity_steps": 100000,
+    "kl_schedule": "constant", "kl_stop": None, "free_bits": 0.0,
+    "dataset": "digits",
+}
+# Event shapes of tfvae's built-in data sets.
+DATASET_SHAPES = {"digits": (8, 8, 1), "dsprites": (64, 64, 1)}
+
+
+def _sigma_value(sigma):
+  """A --sigma value: one of the modes, or a number (None stays None)."""
+  if sigma is None or (isinstance(sigma, str) and sigma in SIGMA_MODES):
+    return sigma
+  try:
+    return float(sigma)
+  except (TypeError, ValueError):
+    raise ConfigError(f"sigma={sigma!r} must be a positive number or one of "
+                      f"{', '.join(SIGMA_MODES)}") from None
+
+
+def _label(likelihood, sigma, rec, kl):
+  what = likelihood
+  if likelihood == "gaussian":
+    what += f" sigma={sigma if isinstance(sigma, str) else f'{sigma:.6g}'}"
+  return f"tfvae, {what}, {rec}/{kl}"
+
+
+def _convention(likelihood, sigma, rec, kl, weight, event_shape, latent_dim,
+                capacity=None, notes=()):
+  regularizer = "gamma |KL_sum - C(t)|" if capacity else f"beta KL_{kl}"
+  formula = f"NLL_{rec} + {regularizer}"
+  return Convention(
+      "nll", event_shape, latent_dim, weight=weight, rec_reduction=rec,
+      kl_reduction=kl, likelihood=likelihood,
+      sigma=sigma if likelihood == "gaussian" else None, capacity=capacity,
+      name=PEER, label=_label(likelihood, sigma, rec, kl), formula=formula,
+      weight_name="--capacity_gamma" if capacity else "--beta", notes=notes)
+
+
+def read(beta=None, reconstruction_loss="gaussian", sigma=None,
+         rec_reduction="sum", kl_reduction="sum", input_shape=None,
+         latent_dim=None):
+  """tfvae's flags: `reconstruction_loss` is `--likelihood`."""
+  _common.choice("reconstruction_loss", reconstruction_loss, LIKELIHOODS)
+  if sigma is not None and reconstruction_loss != "gaussian":
+    raise ConfigError(f"sigma applies to a Gaussian decoder; "
+                      f"{reconstruction_loss} has none")
+  shape = _common.required("input_shape", _common.parse_shape(input_shape),
+                           PEER)
+  _common.required("latent_dim", latent_dim, PEER)
+  return from_config({
+      "likelihood": reconstruction_loss,
+      "sigma": "learned" if sigma is None else sigma,
+      "rec_reduction": rec_reduction, "kl_reduction": kl_reduction,
+      "beta": _common.number("beta", beta), "latent_dim": latent_dim,
+  }, shape)
+
+
+def from_config(values, event_shape, final_metrics=None):
+  """The convention of a (flat) tfvae config dict; missing keys: defaults.
+
+  Args:
+    values: flat config values (flagfile or config.json).
+    event_shape: the data's event shape.
+    final_metrics: a finished run's final_metrics.json, or None: it supplies
+      the fitted sigma and a weight set during training.
+  """
+  v = dict(DEFAULTS)
+  v.update({k: val for k, val in values.items() if val is not None or
+            k in ("beta", "beta_norm", "kl_stop")})
+  final = final_metrics or {}
+  latent_dim = v["latent_dim"]
+  if isinstance(latent_dim, str):
+    latent_dim = int(latent_dim)
+  num_features = math.prod(event_shape)
+  for name in ("rec_reduction", "kl_reduction"):
+    _common.choice(name, v[name], ("sum", "mean"))
+
+  if v["model"] == "reference":
+    _common.choice("reference_rec", v["reference_rec"], ("l2", "bce"))
+    kind = "squared_error" if v["reference_rec"] == "l2" else "bce"
+    return Convention(
+        kind, event_shape, latent_dim, weight=1.0, name=PEER,
+        label=f"tfvae --model=reference --reference_rec={v['reference_rec']}",
+        formula=("SSE" if kind == "squared_error" else "BCE_sum") +
+        " + KL_sum", weight_name="(none)")
+  _common.choice("model", v["model"], ("vae", "reference"))
+  likelihood = _common.choice("likelihood", v["likelihood"], LIKELIHOODS)
+  sigma = _sigma_value(v["sigma"]) if likelihood == "gaussian" else None
+  notes = []
+  if isinstance(sigma, str) and sigma in ("learned", "optimal"):
+    if "sigma" in final:
+      notes.append(f"--sigma={sigma}: sigma {final['sigma']:.6g} at the end "
+                   "of training")
+      sigma = float(final["sigma"])
+    else:
+      notes.append(f"--sigma={sigma}: sigma is fitted during training; "
+                   "beta_l2 = 2 sigma^2 beta_eff is known after it "
+                   "(--from=run:DIR)")
+  elif sigma in ("learned_channel", "learned_pixel"):
+    notes.append(f"--sigma={sigma}: no single sigma, no beta_l2")
+
+  balancer = v["balancer"]
+  if balancer == "capacity":
+    if v["kl_reduction"] != "sum":
+      notes.append("the capacity acts on the summed KL; --kl_reduction is "
+                   "not used by it")
+    capacity = Capacity(float(v["capacity_max"]), int(v["capacity_steps"]))
+    return _convention(likelihood, sigma, v["rec_reduction"], "sum",
+                       float(v["capacity_gamma"]), event_shape, latent_dim,
+                       capacity, tuple(notes))
+  if balancer in ("geco", "controlvae") or v["kl_schedule"] != "constant":
+    what = (f"--balancer={balancer}" if balancer != "none" else
+            f"--kl_schedule={v['kl_schedule']}")
+    if "kl_weight" in final:
+      weight = float(final["kl_weight"])
+      notes.append(f"{what}: the weight changes during training; this is "
+                   "its value at the end")
+    elif balancer != "none":
+      raise ConfigError(f"{what} sets the KL weight during training; read "
+                        "the finished run instead (--from=run:DIR)")
+    else:
+      weight = v["kl_stop"]
+      if weight is None:
+        weight = weighting.Weighting(
+            v["rec_reduction"], v["kl_reduction"], v["beta"],
+            v["beta_norm"]).kl_weight(num_features, latent_dim)
+      notes.append(f"{what}: the weight it reaches (--kl_stop or --beta)")
+  else:
+    weight = weighting.Weighting(
+        v["rec_reduction"], v["kl_reduction"], v["beta"],
+        v["beta_norm"]).kl_weight(num_features, latent_dim)
+  if float(v["free_bits"] or 0) > 0:
+    notes.append(f"--free_bits={v['free_bits']}: no gradient through KL_j "
+                 "below the floor")
+  return _convention(likelihood, sigma, v["rec_reduction"], v["kl_reduction"],
+                     float(weight), event_shape, latent_dim, None,
+                     tuple(notes))
+
+
+def targets(event_shape, latent_dim, sigma=None):
+  """tfvae in both reductions and with a capacity (the capacity's numbers
+  are the source's); a Gaussian keeps `sigma` (the source's)."""
+  likelihoods = (["gaussian"] if sigma is not None else []) + [
+      "bernoulli", "continuous_bernoulli"]
+  out = []
+  for red in ("sum", "mean"):
+    for likelihood in likelihoods:
+      out.append(_convention(likelihood, sigma, red, red, 1.0, event_shape,
+                             latent_dim))
+  for likelihood in likelihoods:
+    out.append(_convention(likelihood, sigma, "sum", "sum", 1.0, event_shape,
+                           latent_dim, Capacity(25.0, 100000)))
+  return out
