@@ -25,6 +25,8 @@ Public names (imported on first use, so `import tfvae` stays cheap):
 - `objective` (the loss and the true terms as a function, for your own loop)
 - `evaluate` (exact diagnostics of a model on data), `export_saved_model`
 - `networks` (tfvae's mlp/conv encoders and decoders)
+- `conventions` (the weighting translator: read a peer's loss convention, get
+  the same objective in every unit and the tfvae flags that train it)
 """
 
 import importlib
@@ -40,6 +42,7 @@ _LAZY = {
     "schedules": ("tfvae.balancing.schedules", None),
     "callbacks": ("tfvae.callbacks", None),
     "networks": ("tfvae.networks", None),
+    "conventions": ("tfvae.conventions", None),
     "objective": ("tfvae.models.objective", "objective"),
     "evaluate": ("tfvae.metrics.diagnostics", "evaluate_model"),
     "export_saved_model": ("tfvae.export.saved_model", "export_model"),
