@@ -123,7 +123,9 @@ def test_fit_learns_real_valued_sequences_outside_the_unit_interval():
 
 @pytest.mark.parametrize("encoder_out,match", [
     (lambda h: keras.layers.Dense(2 * J + 1)(h), "encoder must return"),
-    (lambda h: [keras.layers.Dense(J)(h)] * 3, "encoder must return"),
+    (lambda h: [keras.layers.Dense(J)(h)] * 4, "encoder must return"),
+    (lambda h: [keras.layers.Dense(J)(h)] * 2 + [keras.layers.Dense(1)(h)],
+     "encoder must return"),
     (lambda h: [keras.layers.Dense(J)(h), keras.layers.Dense(J + 1)(h)],
      "encoder must return"),
 ])

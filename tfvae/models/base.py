@@ -65,7 +65,8 @@ class BaseVAE(keras.Model):
   Args:
     encoder: any Keras layer or model x -> posterior parameters: a pair
       (mean, log_variance) of shape [batch, J] each, or one tensor
-      [batch, 2 J] (mean first, the usual Keras way).
+      [batch, 2 J] (mean first, the usual Keras way); the Keras VAE
+      example's (mean, log_variance, z) works too (z is not used).
     decoder: any Keras layer or model z -> likelihood parameters of shape
       [batch] + params_shape(event_shape).
     extra_scalars: names of logged scalars besides `CORE_SCALARS`.
@@ -156,6 +157,11 @@ class BaseVAE(keras.Model):
     if isinstance(outputs, dict):
       outputs = list(outputs.values())
     if isinstance(outputs, (list, tuple)):
+      if len(outputs) == 3 and tuple(outputs[2].shape) == tuple(
+          outputs[0].shape):
+        # The Keras VAE example's encoder returns (mean, log_var, z): tfvae
+        # draws its own sample (seeded, replica-aware), so z is unused.
+        outputs = outputs[:2]
       if len(outputs) == 1:
         outputs = outputs[0]
       elif len(outputs) == 2:
