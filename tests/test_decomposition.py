@@ -197,3 +197,29 @@ def test_bad_arguments_are_named():
     decomposition.log_importance_weights(8, 4)
   with pytest.raises(ValueError, match="at least 2"):
     decomposition.log_importance_weights(1, 4)
+
+
+def test_diagnostic_of_a_run_splits_the_rate_reproducibly():
+  from tfvae.metrics import diagnostics  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(7)
+  count, dims = 600, 3
+  means = rng.normal(0.0, 1.0, size=(count, dims))
+  log_vars = rng.normal(-0.5, 0.3, size=(count, dims))
+  first = diagnostics.kl_parts(means, log_vars)
+  assert first == diagnostics.kl_parts(means, log_vars)
+  # 600 examples: three batches of 200 (at most 256 each).
+  assert first["kl_parts_batch"] == 200
+  # The parts add up to the mean Monte Carlo KL of the same draws.
+  eps = tf.random.stateless_normal(means.shape, seed=[diagnostics.KL_PARTS_SEED,
+                                                      0], dtype=tf.float64)
+  var = np.exp(log_vars)
+  z = means + np.sqrt(var) * eps.numpy()
+  mc = np.sum(-0.5 * np.log(var) - 0.5 * (z - means)**2 / var + 0.5 * z**2,
+              axis=1)
+  total = sum(first[k] for k in decomposition.PARTS)
+  assert total == pytest.approx(mc.mean(), abs=1e-10)
+  analytic = np.sum(0.5 * (means**2 + var - 1 - log_vars), axis=1)
+  assert abs(total - analytic.mean()) < 3 * mc.std(ddof=1) / math.sqrt(count)
+  assert all(first[k] > -1e-3 for k in ("index_code_mi", "dimwise_kl"))
+  assert math.isnan(diagnostics.kl_parts(means[:1], log_vars[:1])[
+      "total_correlation"])

@@ -48,6 +48,9 @@ RESULT_COLUMNS = (
     ("active_units", "active units"),
     ("latent_dim", "J"),
     ("mutual_information", "I(x;z)"),
+    ("index_code_mi", "MI (index code)"),
+    ("total_correlation", "TC"),
+    ("dimwise_kl", "dim-wise KL"),
     ("num_collapsed", "collapsed"),
     ("step", "step"),
 )
