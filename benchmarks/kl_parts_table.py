@@ -36,6 +36,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -184,6 +185,7 @@ def run_one(config, sizes):
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)
   from tfvae import evaluation  # pylint: disable=import-outside-toplevel
   unknown = [m for m in FLAGS.methods if m not in METHODS]
   if unknown:
