@@ -73,7 +73,9 @@ HELP = {
     "free_bits_mode": "batch (Kingma et al.: clamp the batch-mean KL per "
                       "dimension) | example (clamp per example and dimension).",
     "balancer": "none | capacity (Burgess et al.) | geco (Rezende & Viola) | "
-                "controlvae (Shao et al.).",
+                "controlvae (Shao et al.) | beta_tcvae (Chen et al.) | "
+                "factorvae (Kim & Mnih) | dip_vae_i | dip_vae_ii (Kumar et "
+                "al.).",
     "capacity_gamma": "Capacity: gamma on |KL - C| (Burgess et al.: 1000 "
                       "for 64x64 images; scale it with the pixel count).",
     "capacity_max": "Capacity: C_max in nats (summed KL).",
@@ -94,6 +96,27 @@ HELP = {
     "control_ki": "ControlVAE: integral gain Ki.",
     "control_beta_min": "ControlVAE: lower bound of beta.",
     "control_beta_max": "ControlVAE: upper bound of beta.",
+    # Weighting the parts of the KL (docs/balancing.md).
+    "tc_alpha": "beta-TCVAE: weight on the index-code mutual information "
+                "(Chen et al.: 1).",
+    "tc_beta": "beta-TCVAE: weight on the total correlation (default 6, the "
+               "middle of disentanglement_lib's sweep 1..10).",
+    "tc_gamma": "beta-TCVAE: weight on the dimension-wise KL (Chen et al.: "
+                "1).",
+    "tc_estimator": "beta-TCVAE: estimator of log q(z): mss (minibatch "
+                    "stratified sampling, Chen et al. App. C.2) | mws "
+                    "(minibatch weighted sampling).",
+    "factorvae_gamma": "FactorVAE: weight on the discriminator's total "
+                       "correlation estimate (Kim & Mnih: 35 on dSprites).",
+    "factorvae_units": "FactorVAE: width of the discriminator's hidden "
+                       "layers (Kim & Mnih: 1000).",
+    "factorvae_layers": "FactorVAE: hidden layers of the discriminator (Kim "
+                        "& Mnih: 6).",
+    "dip_lambda_od": "DIP-VAE: weight on the squared off-diagonal "
+                     "covariance entries (default 10).",
+    "dip_lambda_d": "DIP-VAE: weight on the squared diagonal deviations from "
+                    "1 (default: 10 x --dip_lambda_od for dip_vae_i, "
+                    "--dip_lambda_od for dip_vae_ii, as disentanglement_lib).",
     "logdir": "Run directory (config, checkpoints, TensorBoard events).",
     "eval_every": "Evaluate the validation set every N steps.",
     "image_every": "Write images every N steps (0: at every evaluation).",

@@ -35,6 +35,9 @@ BINARIZATIONS = ("none", "static", "dynamic")
 KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
 CYCLE_SHAPES = ("linear", "sigmoid", "cosine")
 BALANCERS = ("none", "capacity", "geco", "controlvae")
+# Balancers that weight parts of the KL (tfvae.balancing.kl_parts).
+KL_PART_BALANCERS = ("beta_tcvae", "factorvae", "dip_vae_i", "dip_vae_ii")
+TC_ESTIMATORS = ("mss", "mws")
 FREE_BITS_MODES = ("batch", "example")
 GECO_UNITS = ("per_pixel", "per_example")
 RESUME_MODES = ("auto", "true", "false")
@@ -101,6 +104,16 @@ class Config:
   control_ki: float = 0.0001
   control_beta_min: float = 0.0
   control_beta_max: float = 1.0
+  # Weighting the parts of the KL: beta-TCVAE, FactorVAE, DIP-VAE.
+  tc_alpha: float = 1.0
+  tc_beta: float = 6.0
+  tc_gamma: float = 1.0
+  tc_estimator: str = "mss"
+  factorvae_gamma: float = 35.0
+  factorvae_units: int = 1000
+  factorvae_layers: int = 6
+  dip_lambda_od: float = 10.0
+  dip_lambda_d: Optional[float] = None
 
   # Logging, checkpoints, export.
   logdir: str = "runs/default"
@@ -191,7 +204,7 @@ class Config:
     _one_of("binarization", self.binarization, BINARIZATIONS)
     _one_of("kl_schedule", self.kl_schedule, KL_SCHEDULES)
     _one_of("kl_cycle_shape", self.kl_cycle_shape, CYCLE_SHAPES)
-    _one_of("balancer", self.balancer, BALANCERS)
+    _one_of("balancer", self.balancer, BALANCERS + KL_PART_BALANCERS)
     _one_of("free_bits_mode", self.free_bits_mode, FREE_BITS_MODES)
     _one_of("geco_target_units", self.geco_target_units, GECO_UNITS)
     _one_of("resume", self.resume, RESUME_MODES)
@@ -321,6 +334,7 @@ class Config:
         raise ConfigError(f"--geco_alpha must be in [0, 1), got {self.geco_alpha}")
       if self.geco_rate <= 0 or self.geco_lambda_init <= 0:
         raise ConfigError("--geco_rate and --geco_lambda_init must be > 0")
+    self._validate_kl_parts()
     if self.balancer == "controlvae":
       if self.control_kl_target is None or self.control_kl_target < 0:
         raise ConfigError("--balancer=controlvae needs --control_kl_target >= 0 "
@@ -329,6 +343,31 @@ class Config:
         raise ConfigError("--control_kp and --control_ki must be >= 0")
       if not 0 <= self.control_beta_min <= self.control_beta_max:
         raise ConfigError("need 0 <= --control_beta_min <= --control_beta_max")
+
+  def _validate_kl_parts(self):
+    """beta-TCVAE, FactorVAE and DIP-VAE (tfvae.balancing.kl_parts)."""
+    _one_of("tc_estimator", self.tc_estimator, TC_ESTIMATORS)
+    for name in ("tc_alpha", "tc_beta", "tc_gamma", "factorvae_gamma",
+                 "dip_lambda_od", "dip_lambda_d"):
+      value = getattr(self, name)
+      if value is not None and not (value >= 0 and math.isfinite(value)):
+        raise ConfigError(f"--{name} must be >= 0 and finite, got {value}")
+    _positive_int("factorvae_units", self.factorvae_units)
+    _positive_int("factorvae_layers", self.factorvae_layers)
+    if self.balancer not in KL_PART_BALANCERS:
+      return
+    if self.free_bits > 0:
+      raise ConfigError(f"--balancer={self.balancer} does not combine with "
+                        "--free_bits; drop one")
+    if (self.balancer.startswith("dip_vae") and
+        self.kl_estimator == "monte_carlo"):
+      raise ConfigError(f"--balancer={self.balancer} needs the closed-form KL "
+                        "(its penalty acts on the posterior parameters); "
+                        "drop --kl_estimator=monte_carlo")
+    if self.balancer == "factorvae" and self.strategy != "default":
+      raise ConfigError(f"--balancer=factorvae trains its discriminator on "
+                        f"one device only; --strategy={self.strategy} is not "
+                        "supported yet, use --strategy=default")
 
   # ------------------------------------------------------- weight conversion
 

@@ -691,6 +691,7 @@ def _json_safe(value):
 
 SCALAR_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "iwae_nll",
                "iwae_bits_per_dim", "active_units", "mutual_information",
+               "index_code_mi", "total_correlation", "dimwise_kl",
                "beta_eff", "beta_norm", "kl_weight", "sigma")
 
 
@@ -742,6 +743,9 @@ def format_table(result):
     rows.append(("IWAE NLL (bits/dim)", f"{result['iwae_bits_per_dim']:.5f}"))
   rows += [
       ("mutual information I(x;z)", f"{result['mutual_information']:.4f}"),
+      ("rate = MI + TC + dim-wise KL (nats)",
+       f"{result['index_code_mi']:.4f} + {result['total_correlation']:.4f} + "
+       f"{result['dimwise_kl']:.4f}"),
       ("active units", f"{result['active_units']}/{result['latent_dim']}"),
       ("KL per dimension", " ".join(f"{v:.3f}" for v in result["kl_per_dim"])),
       ("collapsed dimensions", ",".join(map(str, result["collapsed_dims"]))

@@ -48,6 +48,9 @@ RESULT_COLUMNS = (
     ("active_units", "active units"),
     ("latent_dim", "J"),
     ("mutual_information", "I(x;z)"),
+    ("index_code_mi", "MI (index code)"),
+    ("total_correlation", "TC"),
+    ("dimwise_kl", "dim-wise KL"),
     ("num_collapsed", "collapsed"),
     ("step", "step"),
 )
@@ -62,7 +65,8 @@ METRIC_COLUMNS = (
 )
 # Grid flags that set the KL weight: points of one curve differ only in them.
 WEIGHT_FLAGS = ("beta", "beta_norm", "sigma", "geco_target",
-                "control_kl_target",                "capacity_max", "free_bits")
+                "control_kl_target",                "capacity_max", "free_bits",
+                "tc_beta", "factorvae_gamma", "dip_lambda_od")
 TEXT_COLUMNS = ("name", "kind", "method", "preset")
 INCLUDED_MARKERS = ("*", "s", "D", "^", "P", "X", "v", "h")
 SIGMA_MODES = ("learned", "learned_channel", "learned_pixel", "optimal")
@@ -75,7 +79,9 @@ def method_label(config):
   balancer = config.get("balancer", "none")
   if balancer != "none":
     return {"capacity": "capacity", "geco": "GECO",
-            "controlvae": "ControlVAE"}.get(balancer, balancer)
+            "controlvae": "ControlVAE", "beta_tcvae": "beta-TCVAE",
+            "factorvae": "FactorVAE", "dip_vae_i": "DIP-VAE-I",
+            "dip_vae_ii": "DIP-VAE-II"}.get(balancer, balancer)
   parts = []
   if (config.get("likelihood") == "gaussian" and
       config.get("sigma") in SIGMA_MODES):

@@ -25,6 +25,15 @@
   q(z_i|x_j))] (Poole et al. 2019): <= I(x; z) <= R in expectation, exactly 0
   when all posteriors coincide, and at most log B.
 
+- The rate's parts (Chen et al. 2018, eq. 2; `tfvae.objectives.decomposition`):
+  `index_code_mi` + `total_correlation` + `dimwise_kl` = the Monte Carlo KL of
+  one posterior sample per example, drawn from a stateless seed (reproducible),
+  estimated with minibatch stratified sampling over N = the evaluated set's
+  size, in consecutive batches of at most `KL_PARTS_BATCH` = 256 examples (the
+  set split into equal batches, sizes differing by at most one) and averaged
+  weighted by batch size, so the three add up to the mean Monte Carlo KL over
+  the whole set and agree with `rate` up to Monte Carlo error.
+
 The rate and the per-dimension KL are always the closed form of Kingma &
 Welling (eq. 10), whatever `--kl_estimator` the model trains with.
 """
@@ -34,6 +43,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfvae.objectives import decomposition
 from tfvae.objectives import kl as kl_lib
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -43,6 +53,9 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 COLLAPSE_THRESHOLD = 0.05
 COLLAPSE_DELTA = 0.01
 MI_SAMPLES = 10
+# Batch size and seed of the MI / TC / dimension-wise KL split of the rate.
+KL_PARTS_BATCH = 256
+KL_PARTS_SEED = 15
 # Examples x samples x features decoded at once by the IWAE estimate (memory).
 IWAE_MAX_ELEMENTS = 2**23
 
@@ -145,6 +158,41 @@ def mutual_information(z_mean, z_log_variance, num_samples=MI_SAMPLES,
   return mutual_information_from_samples(z, z_mean, z_log_variance)
 
 
+def kl_parts(z_means, z_log_vars, batch_size=KL_PARTS_BATCH,
+             seed=KL_PARTS_SEED, estimator="mss"):
+  """The rate split into index-code MI, TC and dimension-wise KL, nats.
+
+  Args:
+    z_means, z_log_vars: [N, J] posterior parameters of the whole set.
+    batch_size: the largest batch of the estimator (see the module doc).
+    seed: stateless seed of the one posterior sample per example.
+    estimator: "mss" or "mws" (`tfvae.objectives.decomposition`).
+
+  Returns:
+    dict with `index_code_mi`, `total_correlation`, `dimwise_kl` (NaN for
+    fewer than 2 examples) and `kl_parts_batch` (the batch size used).
+  """
+  z_means = np.asarray(z_means, np.float64)
+  z_log_vars = np.asarray(z_log_vars, np.float64)
+  count = z_means.shape[0]
+  if count < 2:
+    return {**{name: float("nan") for name in decomposition.PARTS},
+            "kl_parts_batch": int(count)}
+  eps = tf.random.stateless_normal(z_means.shape, seed=[seed, 0],
+                                   dtype=tf.float64).numpy()
+  z = z_means + np.exp(0.5 * z_log_vars) * eps
+  num_batches = -(-count // batch_size)
+  sums = dict.fromkeys(decomposition.PARTS, 0.0)
+  for index in np.array_split(np.arange(count), num_batches):
+    parts = decomposition.decompose_per_example(
+        z[index], z_means[index], z_log_vars[index], count, estimator)
+    for name in decomposition.PARTS:
+      sums[name] += float(tf.reduce_sum(parts[name]))
+  result = {name: value / count for name, value in sums.items()}
+  result["kl_parts_batch"] = int(-(-count // num_batches))
+  return result
+
+
 def active_units(z_means, threshold=ACTIVE_UNIT_THRESHOLD):
   """(count, per-unit variance of the posterior means over the data)."""
   variances = np.var(np.asarray(z_means, np.float64), axis=0)
@@ -229,6 +277,8 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
                                   z_log_vars[start:start + mi_batch]))
   result["mutual_information"] = float(np.mean(mis)) if mis else float("nan")
   result["mutual_information_batch"] = int(mi_batch)
+  result.update(kl_parts(z_means, z_log_vars,
+                         seed=KL_PARTS_SEED if seed is None else seed))
   if iw_samples:
     nll = -np.concatenate(iwae)
     result["iwae_nll"] = float(np.mean(nll))

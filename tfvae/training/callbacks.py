@@ -237,7 +237,8 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     self.last_step = step
     with self.writer.as_default(step=step):
       for name in ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",
-                   "active_units", "mutual_information"):
+                   "active_units", "mutual_information", "index_code_mi",
+                   "total_correlation", "dimwise_kl"):
         tf.summary.scalar(name, result[name])
       for j, value in enumerate(result["kl_per_dim"]):
         tf.summary.scalar(f"kl_per_dim/{j:02d}", value)

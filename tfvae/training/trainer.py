@@ -34,7 +34,8 @@ AUTO_STEPS_PER_EXECUTION = 50
 EVAL_BATCH_SIZE = 256
 FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "active_units", "latent_dim", "kl_per_dim", "collapsed_dims",
-              "mutual_information", "num_examples")
+              "mutual_information", "num_examples", "index_code_mi",
+              "total_correlation", "dimwise_kl", "kl_parts_batch")
 
 
 DEFAULT_STEPS = 2000
