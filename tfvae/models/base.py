@@ -228,7 +228,7 @@ class BaseVAE(keras.Model):
     if replicas > 1:
       start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
       noise = noise[start:start + local]
-    return z_mean + tf.exp(0.5 * z_log_variance) * noise
+    return kl_lib.reparameterize(z_mean, z_log_variance, noise)
 
   def call(self, x, training=False):
     z_mean, z_log_variance = self.encode(x, training=training)
@@ -263,8 +263,8 @@ class BaseVAE(keras.Model):
     scalars = {
         "loss": elbo.replica_sum(terms["loss"]),
         "neg_elbo": elbo.global_batch_mean(neg_elbo),
-        "bits_per_dim": elbo.global_batch_mean(neg_elbo) /
-                        (self.num_features * elbo.LN2),
+        "bits_per_dim": elbo.bits_per_dim(elbo.global_batch_mean(neg_elbo),
+                                          self.num_features),
         "rate": elbo.global_batch_mean(terms["rate"]),
         "distortion": elbo.global_batch_mean(terms["distortion"]),
     }

@@ -49,6 +49,11 @@ def beta_to_beta_norm(beta_eff, num_features, latent_dim):
   return beta_eff * latent_dim / num_features
 
 
+def bits_per_dim(neg_elbo, num_features):
+  """-ELBO in nats per example -> bits per feature: -ELBO / (K ln 2)."""
+  return neg_elbo / (num_features * LN2)
+
+
 def elbo_terms(nll, kl_per_dim):
   """Per-example distortion, rate and -ELBO in nats from elementwise terms.
 
@@ -67,7 +72,7 @@ def elbo_terms(nll, kl_per_dim):
       "distortion": distortion,
       "rate": rate,
       "neg_elbo": neg_elbo,
-      "bits_per_dim": neg_elbo / (num_features * LN2),
+      "bits_per_dim": bits_per_dim(neg_elbo, num_features),
   }
 
 

@@ -25,6 +25,13 @@ def gaussian_kl(mean, log_variance):
   return -0.5 * (1.0 + log_variance - tf.square(mean) - tf.exp(log_variance))
 
 
+def reparameterize(mean, log_variance, eps):
+  """z = mean + exp(log_variance / 2) * eps (Kingma & Welling 2014), the one
+  place the reparameterised sample is written; eps broadcasts (e.g. a
+  leading samples axis)."""
+  return mean + tf.exp(0.5 * log_variance) * eps
+
+
 def sample_latent(mean, log_variance, seed=None, stateless_seed=None):
   """Reparameterised sample z = mean + exp(log_variance / 2) * eps.
 
@@ -36,7 +43,7 @@ def sample_latent(mean, log_variance, seed=None, stateless_seed=None):
                                      dtype=mean.dtype)
   else:
     eps = tf.random.normal(tf.shape(mean), dtype=mean.dtype, seed=seed)
-  return mean + tf.exp(0.5 * log_variance) * eps
+  return reparameterize(mean, log_variance, eps)
 
 
 def log_normal(z, mean, log_variance):
