@@ -10,6 +10,9 @@ Every method is one `Balancer` (`tfvae.balancing.base`), registered by name:
 | capacity | `Capacity` | gamma abs(KL - C(t)) (Burgess et al. 2018) |
 | geco | `GECO` | a reconstruction target (Rezende & Viola 2018) |
 | controlvae | `ControlVAE` | a PI controller on the KL (Shao et al. 2020) |
+| beta_tcvae | `BetaTCVAE` | alpha MI + beta TC + gamma dim-KL (Chen et al. 2018) |
+| factorvae | `FactorVAE` | KL + gamma TC from a discriminator (Kim & Mnih 2018) |
+| dip_vae_i, dip_vae_ii | `DIPVAEI`, `DIPVAEII` | KL + a covariance penalty (Kumar et al. 2018) |
 
 `get(name, **kwargs)` builds one by name; `names()` lists them. The pure
 math lives in `schedules`, `controllers`, `free_bits` and
@@ -22,8 +25,12 @@ from tfvae.balancing.base import Terms
 from tfvae.balancing.base import get
 from tfvae.balancing.base import names
 from tfvae.balancing.base import register
+from tfvae.balancing.beta_tcvae import BetaTCVAE
 from tfvae.balancing.capacity import Capacity
 from tfvae.balancing.controlvae import ControlVAE
+from tfvae.balancing.dip_vae import DIPVAEI
+from tfvae.balancing.dip_vae import DIPVAEII
+from tfvae.balancing.factorvae import FactorVAE
 from tfvae.balancing.free_bits import FreeBits
 from tfvae.balancing.geco import GECO
 from tfvae.balancing.weight import Cyclical
@@ -35,4 +42,5 @@ Constant = KLWeight
 
 __all__ = ["Balanced", "Balancer", "Terms", "get", "names", "register",
            "KLWeight", "Constant", "Linear", "Sigmoid", "Cyclical", "FreeBits",
-           "Capacity", "GECO", "ControlVAE"]
+           "Capacity", "GECO", "ControlVAE", "BetaTCVAE", "FactorVAE",
+           "DIPVAEI", "DIPVAEII"]

@@ -7,21 +7,26 @@ branches over method names, the factory maps them once.
 from tfvae import balancing
 from tfvae import likelihoods
 from tfvae import networks
+from tfvae.balancing import kl_parts
 from tfvae.models.reference import ReferenceVAE
 from tfvae.models.vae import VAE
 from tfvae.objectives.weighting import Weighting
 
 
-def build_balancer(config, total_steps=None):
+def build_balancer(config, total_steps=None, dataset_size=None):
   """The `Balancer` for the config's balancer and KL schedule settings.
 
   Args:
     config: the balancer settings (`balancer`, `kl_schedule`, `kl_*`,
       `free_bits*`, `capacity_*`, `geco_*`, `control_*`).
     total_steps: the run's length, the cyclical schedule's default period.
+    dataset_size: the training set's size N (beta-TCVAE's estimator).
   """
   name = config.balancer
-  if name == "capacity":
+  if name in kl_parts.BALANCERS:
+    balancer = balancing.get(name, **kl_parts.balancer_kwargs(config,
+                                                              dataset_size))
+  elif name == "capacity":
     balancer = balancing.Capacity(config.capacity_gamma, config.capacity_max,
                                   config.capacity_steps)
   elif name == "geco":
@@ -55,7 +60,8 @@ def _kl_weight(config, total_steps):
   return balancing.KLWeight()
 
 
-def build_model(config, event_shape, total_steps=None, data_in_unit_interval=True):
+def build_model(config, event_shape, total_steps=None, data_in_unit_interval=True,
+                dataset_size=None):
   """Returns an uncompiled, built `ReferenceVAE` or `VAE` for events of this shape."""
   event_shape = tuple(int(d) for d in event_shape)
   encoder = networks.build_encoder(event_shape, config.latent_dim,
@@ -77,7 +83,7 @@ def build_model(config, event_shape, total_steps=None, data_in_unit_interval=Tru
     model = VAE(encoder, decoder, likelihood,
                 weighting=Weighting(config.rec_reduction, config.kl_reduction,
                                     config.beta, config.beta_norm),
-                balancer=build_balancer(config, total_steps),
+                balancer=build_balancer(config, total_steps, dataset_size),
                 kl_estimator=config.kl_estimator, seed=config.seed, name="vae")
   model.build((None,) + event_shape)
   return model

@@ -63,7 +63,10 @@ def make_manager(model, directory, max_to_keep):
 def build_optimizer(model):
   """Creates the optimizer's slot variables so a restore fills them at once."""
   if not model.optimizer.built:  # a second build would forget the variables
-    model.optimizer.build(model.trainable_variables)
+    own = {id(v) for v in getattr(model, "own_trainable_variables",
+                                  lambda: [])()}
+    model.optimizer.build([v for v in model.trainable_variables
+                           if id(v) not in own])
 
 
 def restore(manager, path=None):

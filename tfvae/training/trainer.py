@@ -81,11 +81,11 @@ def execution_steps(config, start_step, total, strategy=None):
 
 
 def build_compiled_model(config, event_shape, strategy=None, total_steps=None,
-                         data_in_unit_interval=True):
+                         data_in_unit_interval=True, dataset_size=None):
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
     model = build_model(config, event_shape, total_steps,
-                        data_in_unit_interval)
+                        data_in_unit_interval, dataset_size)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   jit_compile=config.jit_compile,
                   steps_per_execution=requested_steps_per_execution(
@@ -129,7 +129,7 @@ def train(config, print_fn=print, data=None):
              "docs/performance.md)")
   steps = total_steps(config, data.num_train)
   model = build_compiled_model(config, data.image_shape, strategy, steps,
-                               data.in_unit_interval)
+                               data.in_unit_interval, data.num_train)
   with strategy.scope():
     checkpoints.build_optimizer(model)
   manager = checkpoints.make_manager(model, rundir.checkpoint_dir(config.logdir),
