@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, run_script
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.export import layout
 from tfvae.export import saved_model
@@ -116,7 +116,7 @@ def _small_model(config, images, scale, seed=1):
   train step: faster, and just as good for comparing outputs).
   """
   model = trainer.build_compiled_model(config, images.shape[1:])
-  if config.sigma == "optimal":
+  if config.model.sigma == "optimal":
     x = images[:256].astype(np.float32) * scale
     model.fit(x, batch_size=64, epochs=1, verbose=0, shuffle=False)
     return model
@@ -140,7 +140,7 @@ def exported(tmp_path_factory):
   np.savez(base / "inputs.npz", x=x, raw=raw, z=z, x_stats=x_stats)
   models, paths, jobs = {}, {}, {}
   for name, overrides in VARIANTS.items():
-    config = Config(latent_dim=LATENT, hidden_units=32, learning_rate=3e-3,
+    config = ExperimentConfig.from_flat(latent_dim=LATENT, hidden_units=32, learning_rate=3e-3,
                     seed=1, **overrides).validate()
     tf.keras.utils.set_random_seed(1)
     model = _small_model(config, images, scale)
@@ -319,7 +319,7 @@ def _tree(root):
 
 @pytest.fixture(scope="module")
 def small_model():
-  config = Config(latent_dim=2, hidden_units=8).validate()
+  config = ExperimentConfig.from_flat(latent_dim=2, hidden_units=8).validate()
   return config, trainer.build_compiled_model(config, (8, 8, 1))
 
 
@@ -360,10 +360,10 @@ def test_failed_export_leaves_no_visible_version(tmp_path, small_model,
 KILLED_EXPORT = r"""
 import os, signal, sys
 import tensorflow as tf
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.export import saved_model
 from tfvae.training import trainer
-config = Config(latent_dim=2, hidden_units=8).validate()
+config = ExperimentConfig.from_flat(latent_dim=2, hidden_units=8).validate()
 model = trainer.build_compiled_model(config, (8, 8, 1))
 real_save = tf.saved_model.save
 def save_then_die(*args, **kwargs):
@@ -407,7 +407,7 @@ def test_training_and_export_script_write_versions_of_the_same_model(
     tmp_path):
   logdir, base = str(tmp_path / "run"), str(tmp_path / "served")
   # train.py --export_dir, in process (the same trainer call).
-  config = Config(steps=12, eval_every=12, hidden_units=16, latent_dim=2,
+  config = ExperimentConfig.from_flat(steps=12, eval_every=12, hidden_units=16, latent_dim=2,
                   verbose=0, logdir=logdir, export_dir=base).validate()
   final = trainer.train(config, print_fn=lambda *args: None)
   assert final["export_path"] == f"{base}/1"

@@ -215,10 +215,10 @@ def _metadata(model, config, uint8_scale, signatures, step):
       "tfvae_version": __version__,
       "tensorflow_version": tf.__version__,
       "step": step,
-      "model": config.model,
-      "likelihood": (config.likelihood if config.model == "vae" else
-                     f"reference_{config.reference_rec}"),
-      "sigma": config.sigma if config.model == "vae" else None,
+      "model": config.model.model,
+      "likelihood": (config.model.likelihood if config.model.model == "vae"
+                     else f"reference_{config.model.reference_rec}"),
+      "sigma": config.model.sigma if config.model.model == "vae" else None,
       "image_shape": list(model.image_shape),
       "latent_dim": int(model.latent_dim),
       "data_scale": uint8_scale,
@@ -237,7 +237,7 @@ def export(model, config, export_base, uint8_scale=None, step=None):
 
   Args:
     model: a built tfvae model (`VAE` or `ReferenceVAE`).
-    config: the run's `Config` (saved as an asset).
+    config: the run's `ExperimentConfig` (saved as an asset).
     export_base: the model's base directory (TF Serving's model base path).
     uint8_scale: multiply raw uint8 training values by this to get the model's
       inputs (`rundir.data_spec(data)['uint8_scale']`); None omits the
