@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Evaluates a trained tfvae run: `tfvae-evaluate`; see tfvae/cli/evaluate.py."""
 
-from tfvae.cli.evaluate import run
+from tfvae.cli.evaluate import __doc__, run  # pylint: disable=redefined-builtin
 
 if __name__ == "__main__":
   run()

@@ -17,4 +17,4 @@ The library is organised in wings, each importable on its own:
   SavedModel export.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
