@@ -1,0 +1,1 @@
+"""Analysis of many runs: sweeps over KL weightings and their reports."""

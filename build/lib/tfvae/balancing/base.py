@@ -1,0 +1,177 @@
+"""The balancer protocol: how a method turns a batch's true terms into the loss.
+
+A VAE objective has two parts. The *true terms* of a batch are the same for
+every method: per example i the distortion D_i = -log p(x_i|z_i) and the rate
+R_i = KL(q(z|x_i) || p(z)) in nats, their reduced forms rec_i = D_i / K_r and
+kl_i = R_i / J_r (the `Weighting`'s reductions), the KL per latent dimension,
+and the posterior sample with its parameters. A *balancer* decides what is
+optimised from them: a constant or scheduled weight, capacity, GECO,
+ControlVAE, free bits, beta-TCVAE, FactorVAE, DIP-VAE, ...
+
+Each method is one `Balancer` subclass that
+
+- owns its state as non-trainable `tf.Variable`s created in `__init__` (a
+  Keras layer, so the model's checkpoints save and restore it),
+- returns its loss and its effective beta from `balance(terms, step,
+  training)`; state changes are returned as `updates` and applied by the model
+  after the optimiser step of a training batch (never during evaluation),
+- names the scalars it logs in `scalar_names`,
+- registers itself under a name with `@register("name")`.
+
+The model calls `balancer.balance(...)` and nothing else: it never branches
+over method names (disentanglement_lib's one `regularizer` hook per method,
+TFP's registries).
+
+Losses are written *per example* where the method allows it: the model takes
+`average_over_batch(per_example) + extra_loss`, which has the right value and
+gradient also when tf.distribute splits the global batch over replicas
+(`extra_loss` is a replica-local scalar already divided by the number of
+replicas, for batch-level terms).
+
+Methods with a second network (FactorVAE's discriminator) keep it and its
+optimiser as attributes, list its variables in `own_trainable_variables`
+(the model leaves them out of the VAE's update) and train it in
+`train_own(terms, step)`, which the model calls once per training batch after
+the VAE's update.
+"""
+
+import dataclasses
+from typing import Callable, Dict, List, Tuple, Type
+
+import keras
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Terms:
+  """The true terms of one (replica-local) batch; tensors in float32.
+
+  Attributes:
+    distortion: [B] D_i = -log p(x_i | z_i), nats.
+    rate: [B] R_i, the KL of example i summed over latent dimensions, nats
+      (analytic or one-sample Monte Carlo, as the model's `kl_estimator`).
+    kl_per_dim: [B, J] the KL per example and latent dimension, nats.
+    rec: [B] the reduced reconstruction term D_i / K_r.
+    kl: [B] the reduced KL term R_i / J_r.
+    kl_weight: scalar, the weight as written on `kl` that the `Weighting`
+      states (beta, or beta_norm converted).
+    z: [B, J] the posterior sample used for `distortion`.
+    z_mean, z_log_variance: [B, J] the posterior's parameters.
+    num_features: K, the number of features of one example (int).
+    latent_dim: J (int).
+    rec_divisor: K_r (K for a mean reduction of the reconstruction, else 1).
+    kl_divisor: J_r (J for a mean reduction of the KL, else 1).
+  """
+
+  distortion: tf.Tensor
+  rate: tf.Tensor
+  kl_per_dim: tf.Tensor
+  rec: tf.Tensor
+  kl: tf.Tensor
+  kl_weight: tf.Tensor
+  z: tf.Tensor
+  z_mean: tf.Tensor
+  z_log_variance: tf.Tensor
+  num_features: int
+  latent_dim: int
+  rec_divisor: float
+  kl_divisor: float
+
+  def replace(self, **changes) -> "Terms":
+    return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass
+class Balanced:
+  """What a balancer returns for one batch.
+
+  Attributes:
+    per_example: [B] loss per example; the objective is
+      `average_over_batch(per_example) + extra_loss`.
+    kl_weight: scalar, the weight the method puts on the reduced KL term, as
+      written (logged as `kl_weight`).
+    beta_eff: scalar, the weight on the summed KL per unit of summed NLL (ELBO
+      units) at this step.
+    extra_loss: replica-local scalar added to the batch average (already
+      divided by the number of replicas), or 0.
+    scalars: extra logged scalars, {name: scalar tensor}; the names are the
+      balancer's `scalar_names`.
+    updates: [(variable, new value)] assigned after a training step.
+  """
+
+  per_example: tf.Tensor
+  kl_weight: tf.Tensor
+  beta_eff: tf.Tensor
+  extra_loss: tf.Tensor = 0.0
+  scalars: Dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
+  updates: List[Tuple[tf.Variable, tf.Tensor]] = dataclasses.field(
+      default_factory=list)
+
+
+class Balancer(keras.layers.Layer):
+  """Base class of every balancing method (see the module docstring)."""
+
+  # Names of the extra scalars `balance` returns in `Balanced.scalars`.
+  scalar_names: Tuple[str, ...] = ()
+  # The registry name, set by `register`.
+  registry_name: str = ""
+
+  def balance(self, terms: Terms, step: tf.Tensor, training: bool) -> Balanced:
+    """The method's loss for a batch.
+
+    Args:
+      terms: the batch's true terms.
+      step: int64 scalar, the optimiser steps done before this batch (0 for
+        the first batch).
+      training: True in a training step; controllers then return state
+        updates, and evaluation leaves the state unchanged.
+    """
+    raise NotImplementedError
+
+  @property
+  def own_trainable_variables(self) -> List[tf.Variable]:
+    """Variables trained by `train_own`, not by the VAE's optimiser."""
+    return []
+
+  def train_own(self, terms: Terms, step: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Trains the balancer's own networks on a batch; returns scalars to log."""
+    del terms, step
+    return {}
+
+  def _state(self, name: str, value: float = 0.0) -> tf.Variable:
+    """A non-trainable float32 scalar, saved with the model's checkpoints."""
+    variable = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                               name=name, aggregation="only_first_replica")
+    variable.assign(value)
+    return variable
+
+  def get_config(self):
+    return {}
+
+
+_REGISTRY: Dict[str, Type[Balancer]] = {}
+
+
+def register(name: str) -> Callable[[Type[Balancer]], Type[Balancer]]:
+  """Class decorator: makes the balancer available as `get(name, ...)`."""
+
+  def wrap(cls):
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+      raise ValueError(f"balancer name {name!r} is registered twice")
+    cls.registry_name = name
+    _REGISTRY[name] = cls
+    return cls
+
+  return wrap
+
+
+def names() -> Tuple[str, ...]:
+  return tuple(sorted(_REGISTRY))
+
+
+def get(name: str, **kwargs) -> Balancer:
+  """Builds the balancer registered as `name` with keyword arguments."""
+  if name not in _REGISTRY:
+    raise ValueError(f"balancer must be one of {', '.join(names())}, got "
+                     f"{name!r}")
+  return _REGISTRY[name](**kwargs)

@@ -1,0 +1,72 @@
+"""Free bits: a per-dimension floor on the KL term of the objective.
+
+With KL_ij the KL divergence of example i and latent dimension j (nats) and
+lambda the free bits per dimension:
+
+- batch mode (Kingma et al. 2016, "Improved Variational Inference with Inverse
+  Autoregressive Flow", appendix C.8): the batch mean is taken before the
+  clamp,
+      KL_fb = sum_j max(lambda, mean_i KL_ij).
+  A dimension whose batch-mean KL is below lambda gets no gradient from the
+  KL term, so the encoder may use it "for free" up to lambda nats.
+- example mode (Li et al. 2019, "A Surprisingly Effective Fix for Deep Latent
+  Variable Modeling of Text", KL thresholding): clamp per example and
+  dimension,
+      KL_fb = mean_i sum_j max(lambda, KL_ij).
+
+The clamped value is only for the objective; the caller reports the ELBO with
+the unclamped KL.
+
+At a tie (KL exactly lambda) the gradient flows to the KL: `tf.maximum(x, y)`
+sends the gradient to x where x >= y, and the KL is passed as x. So
+`free_bits=0` gives exactly the plain KL sum and its gradient.
+
+The clamp is non-linear, so batch mode cannot be rewritten as a sum of
+per-example losses: under `tf.distribute` the caller passes the global
+batch's mean KL as one row (`tfvae.models.vae` does), which every replica
+clamps alike.
+"""
+
+import math
+import numbers
+
+import tensorflow as tf
+
+from tfvae.errors import ConfigError
+
+FREE_BITS_MODES = ("batch", "example")
+
+
+def free_bits_kl(kl_per_example_dim, free_bits, mode="batch") -> tf.Tensor:
+  """The free-bits KL term to optimise, a scalar in nats per example.
+
+  Args:
+    kl_per_example_dim: [batch, J] KL per example and latent dimension, nats.
+    free_bits: lambda >= 0, the floor per dimension in nats (Kingma et al.
+      use 0.25).
+    mode: "batch" (floor on the batch mean of each dimension) or "example"
+      (floor on each example and dimension).
+
+  Returns:
+    A scalar tensor in the dtype of `kl_per_example_dim`.
+
+  Raises:
+    ConfigError: `free_bits` is negative or not finite, `mode` is unknown or
+      the input is not of rank 2.
+  """
+  if (not isinstance(free_bits, numbers.Real) or isinstance(free_bits, bool)
+      or not math.isfinite(free_bits) or free_bits < 0):
+    raise ConfigError(
+        f"free_bits must be a finite number >= 0 nats, got {free_bits!r}.")
+  if mode not in FREE_BITS_MODES:
+    raise ConfigError(f"free bits mode must be one of "
+                      f"{', '.join(FREE_BITS_MODES)}, got {mode!r}.")
+  kl = tf.convert_to_tensor(kl_per_example_dim)
+  if kl.shape.rank is not None and kl.shape.rank != 2:
+    raise ConfigError(f"free_bits_kl needs KL of shape [batch, J], got shape "
+                      f"{kl.shape}.")
+  floor = tf.constant(free_bits, kl.dtype)
+  if mode == "batch":
+    # KL first so that ties pass the gradient (see the module docstring).
+    return tf.reduce_sum(tf.maximum(tf.reduce_mean(kl, axis=0), floor))
+  return tf.reduce_mean(tf.reduce_sum(tf.maximum(kl, floor), axis=1))

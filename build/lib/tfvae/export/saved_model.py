@@ -1,0 +1,277 @@
+"""Versioned, atomic SavedModel export of a tfvae model for TF Serving.
+
+Layout (TF Serving's, see `tfvae.export.layout`):
+`<export_base>/<version>/saved_model.pb`, where `<version>` is the next free
+integer (1, 2, ...). An existing version is never touched. The SavedModel is
+written to a hidden temporary directory beside the target, flushed to disk,
+and renamed into place with one `os.rename`, so a reader (or TF Serving
+polling the directory) never sees a half-written version, even when the
+exporting process is killed with SIGKILL.
+
+The exported object is a plain `tf.Module` with `tf.function`s of fixed input
+signatures; loading it needs only TensorFlow (`tf.saved_model.load`), not
+tfvae, Keras or TensorFlow Probability. Signatures (B = batch, [H, W, C] the
+training images, J the latent dimensions; `x` is float32 in the scale the
+model was trained on, i.e. stored values times `data_scale`, which is [0, 1]
+for image data):
+
+- `serving_default`, `encode`: x -> z_mean, z_log_variance [B, J] and one
+  posterior sample z = z_mean + exp(z_log_variance / 2) eps [B, J].
+- `decode`: z [B, J] -> mean [B, H, W, C] of p(x|z), `params` (the decoder's
+  unconstrained output: logits for Bernoulli and continuous Bernoulli, the
+  pre-sigmoid location for Gaussians, plus the pre-softclip log sigma channels
+  for `learned_pixel`) and, for Gaussians, `scale` (sigma per feature).
+- `reconstruct`: x -> reconstruction = mean of p(x | z = z_mean).
+- `sample`: num_samples (int32 scalar) -> images = mean of p(x|z), z ~ N(0, I),
+  and the z used.
+- `elbo`: x -> per-example neg_elbo = distortion + rate (nats), rate =
+  KL(q(z|x) || N(0, I)) in closed form, distortion = -E_q[log p(x|z)]
+  estimated with `ELBO_SAMPLES` posterior samples, and bits_per_dim =
+  neg_elbo / (K ln 2) (Kingma & Welling 2014; rate/distortion as in Alemi et
+  al. 2018). The samples use common random numbers fixed in the export
+  (eps_s, s = 1..S, the same for every example), so the score is a
+  deterministic function of the example alone: an anomaly score.
+- `encode_uint8`, `reconstruct_uint8`, `elbo_uint8`: the same on the raw
+  integer values of the training data (uint8 x, multiplied by `data_scale`
+  inside the graph; 1/16 for `digits`, 1/255 for uint8 images). Present only
+  when the training data were stored as uint8.
+
+Decoder sigma with `--sigma=optimal` is the batch RMSE during training; serving
+uses the value of the last training batch (`last_log_sigma`), so each
+example's likelihood depends on that example only.
+
+Assets: `assets/config.json` (the run's full training config) and
+`assets/tfvae_export.json` (tfvae and TensorFlow versions, training step,
+likelihood, image shape, data scale, input dtypes, the signatures and the ELBO
+estimator's settings).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from tfvae import __version__
+from tfvae.export import layout
+from tfvae.export.layout import ExportError  # pylint: disable=unused-import
+from tfvae.objectives import kl as kl_lib
+
+ELBO_SAMPLES = 16
+ELBO_SEED = (20170, 1312)
+METADATA_FILE = "tfvae_export.json"
+CONFIG_FILE = "config.json"
+
+
+# ---------------------------------------------------------- serving graph
+
+
+def _per_example_sum(values):
+  return tf.reduce_sum(values, axis=tf.range(1, tf.rank(values)))
+
+
+def log_likelihood(model, x, z):
+  """log p(x|z) per example as served.
+
+  A `VAE` uses its likelihood without the batch (`--sigma=optimal` then takes
+  the stored sigma of the last training batch instead of this batch's MSE);
+  other models (the reference port) use their own `log_likelihood`.
+  """
+  likelihood = getattr(model, "likelihood", None)
+  if likelihood is None:
+    return model.log_likelihood(x, z)
+  params = model.decode_params(z)
+  return _per_example_sum(likelihood.distribution(params).log_prob(x))
+
+
+def elbo_epsilon(latent_dim, num_samples=ELBO_SAMPLES, seed=ELBO_SEED):
+  """The fixed standard-normal draws [S, J] shared by every example."""
+  return tf.random.stateless_normal([num_samples, latent_dim],
+                                    seed=tf.constant(seed, tf.int64))
+
+
+def elbo_scores(model, x, num_samples=ELBO_SAMPLES, seed=ELBO_SEED):
+  """Per-example neg_elbo, rate, distortion, bits_per_dim (see module doc)."""
+  x = tf.cast(x, tf.float32)
+  z_mean, z_log_variance = model.encode(x)
+  rate = tf.reduce_sum(kl_lib.gaussian_kl(z_mean, z_log_variance), axis=-1)
+  std = tf.exp(0.5 * z_log_variance)
+  epsilon = elbo_epsilon(model.latent_dim, num_samples, seed)
+
+  def sample_log_likelihood(eps):
+    return log_likelihood(model, x, z_mean + std * eps[None, :])
+
+  log_liks = tf.map_fn(sample_log_likelihood, epsilon,
+                       fn_output_signature=tf.TensorSpec([None], tf.float32))
+  distortion = -tf.reduce_mean(log_liks, axis=0)
+  neg_elbo = distortion + rate
+  return {
+      "neg_elbo": neg_elbo,
+      "rate": rate,
+      "distortion": distortion,
+      "bits_per_dim": neg_elbo / (model.num_features * tf.math.log(2.0)),
+  }
+
+
+def _fresh_normal(shape):
+  """Standard normal noise seeded afresh by each server process.
+
+  `tf.random.normal` traced under a global seed (training sets one) would
+  store that seed in the graph, and every server start would then replay the
+  same "random" samples; seed = seed2 = 0 asks the kernel for a random seed.
+  """
+  return tf.raw_ops.RandomStandardNormal(shape=shape, dtype=tf.float32, seed=0,
+                                         seed2=0)
+
+
+def decode_outputs(model, z):
+  """Mean and parameters of p(x|z) (every model exposes `params`)."""
+  out = dict(model.decode_distribution_params(z))
+  out.setdefault("params", model.decode_params(z))
+  return {name: tf.cast(value, tf.float32) for name, value in out.items()}
+
+
+def build_serving_module(model, uint8_scale=None):
+  """A `tf.Module` whose `tf.function`s are the serving endpoints.
+
+  Returns (module, signatures dict name -> concrete function).
+  """
+  shape = [None, *model.image_shape]
+  latent = model.latent_dim
+  x_spec = tf.TensorSpec(shape, tf.float32, name="x")
+  module = tf.Module(name="tfvae_serving")
+  # Only the variables the endpoints read are saved (no optimizer, no metrics).
+  module.model_variables = list(model.weights)
+
+  # Signatures fix dtype and rank, but a concrete function called with another
+  # shape fails deep inside the network; check it first and name it.
+  def checked(x):
+    return tf.ensure_shape(x, shape, name="check_input_shape")
+
+  def encode(x):
+    z_mean, z_log_variance = model.encode(checked(x))
+    z = z_mean + tf.exp(0.5 * z_log_variance) * _fresh_normal(
+        tf.shape(z_mean))
+    return {"z_mean": z_mean, "z_log_variance": z_log_variance, "z": z}
+
+  def reconstruct(x):
+    z_mean, _ = model.encode(checked(x))
+    return {"reconstruction": tf.cast(model.decode_mean(z_mean), tf.float32)}
+
+  def elbo(x):
+    return elbo_scores(model, checked(x))
+
+  float_fns = {"encode": encode, "reconstruct": reconstruct, "elbo": elbo}
+  endpoints = {name: tf.function(fn, input_signature=[x_spec], autograph=False)
+               for name, fn in float_fns.items()}
+
+  @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32,
+                                              name="z")], autograph=False)
+  def decode(z):
+    return decode_outputs(model, tf.ensure_shape(z, [None, latent],
+                                                 name="check_input_shape"))
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.int32,
+                                              name="num_samples")],
+               autograph=False)
+  def sample(num_samples):
+    check = tf.debugging.assert_non_negative(
+        num_samples, message="num_samples must be >= 0")
+    with tf.control_dependencies([check]):
+      z = _fresh_normal(tf.stack([num_samples, latent]))
+    return {"images": tf.cast(model.decode_mean(z), tf.float32), "z": z}
+
+  endpoints["decode"] = decode
+  endpoints["sample"] = sample
+
+  if uint8_scale is not None:
+    u8_spec = tf.TensorSpec(shape, tf.uint8, name="x")
+    scale = float(uint8_scale)
+    for name, fn in float_fns.items():
+      endpoints[f"{name}_uint8"] = tf.function(
+          _scaled_input(fn, scale), input_signature=[u8_spec], autograph=False)
+
+  for name, fn in endpoints.items():
+    setattr(module, name, fn)
+  signatures = {name: fn.get_concrete_function()
+                for name, fn in endpoints.items()}
+  signatures["serving_default"] = signatures["encode"]
+  return module, signatures
+
+
+def _scaled_input(fn, scale):
+  """fn on raw integer inputs: x -> fn(float(x) * scale)."""
+  def scaled(x):
+    return fn(tf.cast(x, tf.float32) * scale)
+  return scaled
+
+
+def _metadata(model, config, uint8_scale, signatures, step):
+  x_dtypes = {"float32": "x in the training scale (stored value * data_scale)"}
+  if uint8_scale is not None:
+    x_dtypes["uint8"] = "raw stored values, scaled by data_scale in the graph"
+  return {
+      "tfvae_version": __version__,
+      "tensorflow_version": tf.__version__,
+      "step": step,
+      "model": config.model.model,
+      "likelihood": (config.model.likelihood if config.model.model == "vae"
+                     else f"reference_{config.model.reference_rec}"),
+      "sigma": config.model.sigma if config.model.model == "vae" else None,
+      "image_shape": list(model.image_shape),
+      "latent_dim": int(model.latent_dim),
+      "data_scale": uint8_scale,
+      "input_dtypes": x_dtypes,
+      "signatures": sorted(signatures),
+      "elbo_samples": ELBO_SAMPLES,
+      "elbo_seed": list(ELBO_SEED),
+  }
+
+
+# ------------------------------------------------------------------ export
+
+
+def export(model, config, export_base, uint8_scale=None, step=None):
+  """Writes `<export_base>/<next version>/` atomically; returns its path.
+
+  Args:
+    model: a built tfvae model (`VAE` or `ReferenceVAE`).
+    config: the run's `ExperimentConfig` (saved as an asset).
+    export_base: the model's base directory (TF Serving's model base path).
+    uint8_scale: multiply raw uint8 training values by this to get the model's
+      inputs (`rundir.data_spec(data)['uint8_scale']`); None omits the
+      `*_uint8` signatures.
+    step: the training step of the weights, recorded in the metadata (default:
+      the model's optimizer step, when it has an optimizer).
+
+  Raises:
+    ExportError: `export_base` is unusable (a file, a SavedModel itself, not
+      writable). Nothing is written then.
+  """
+  layout.check_export_base(export_base)
+  export_base = os.path.abspath(export_base)
+  if step is None and getattr(model, "optimizer", None) is not None:
+    step = int(model.optimizer.iterations.numpy())
+  module, signatures = build_serving_module(model, uint8_scale)
+  os.makedirs(export_base, exist_ok=True)
+  layout.remove_stale_temporaries(export_base)
+  tmp = layout.new_temporary(export_base)
+  sources = tempfile.mkdtemp(prefix="tfvae-export-assets-")
+  try:
+    config_path = os.path.join(sources, CONFIG_FILE)
+    with open(config_path, "w") as f:
+      f.write(config.to_json() + "\n")
+    metadata_path = os.path.join(sources, METADATA_FILE)
+    with open(metadata_path, "w") as f:
+      json.dump(_metadata(model, config, uint8_scale, signatures, step), f,
+                indent=2, sort_keys=True)
+      f.write("\n")
+    module.config_asset = tf.saved_model.Asset(config_path)
+    module.metadata_asset = tf.saved_model.Asset(metadata_path)
+    tf.saved_model.save(module, tmp, signatures=signatures)
+    return layout.publish(tmp, export_base)
+  finally:
+    shutil.rmtree(sources, ignore_errors=True)
+    if os.path.exists(tmp):
+      shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,238 @@
+"""Diagnostics of a trained VAE on a data set: the true quantities, whatever the weighting.
+
+- Rate R = E_x[KL(q(z|x) || p(z))] and distortion D = E_x E_q[-log p(x|z)], nats
+  (Alemi et al. 2018, "Fixing a Broken ELBO"); -ELBO = D + R, bits/dim =
+  -ELBO / (K ln 2). Averages are exact per-example means over the whole set.
+- Per-dimension KL: E_x[KL_j].
+- Active units (Burda et al. 2016, IWAE paper): unit u is active when
+  Var_x(E_q[z_u | x]) > 0.01.
+- Posterior collapse (Lucas et al. 2019, "Don't Blame the ELBO!"): dimension j
+  is (eps, delta)-collapsed when P_x[KL_j(x) < eps] >= 1 - delta, i.e. its KL
+  is below `collapse_threshold` nats for nearly all x (delta =
+  `collapse_delta`).
+- Importance-weighted log-likelihood (Burda et al. 2016):
+  log p(x) ~= logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k,
+  z_i ~ q(z|x). It is a lower bound that tightens with k and equals the ELBO
+  in expectation at k = 1.
+- Mutual information I(x; z) (He et al. 2019, "Lagging inference networks"):
+  E_x E_q[log q(z|x)] - E_q(z)[log q(z)], with log q(z_i) estimated by
+  logsumexp_j log q(z_i | x_j) over the batch minus log B. Both expectations
+  are taken on the SAME samples z_i ~ q(z|x_i) (S of them per x): He et al.'s
+  code uses the closed-form entropy for the first term, whose difference from
+  the one-sample second term has a standard deviation of ~sqrt(J/2 / B) nats,
+  more than the rate of a nearly collapsed model. With shared samples the
+  estimate is the InfoNCE-type bound mean_i log [q(z_i|x_i) / (1/B sum_j
+  q(z_i|x_j))] (Poole et al. 2019): <= I(x; z) <= R in expectation, exactly 0
+  when all posteriors coincide, and at most log B.
+
+The rate and the per-dimension KL are always the closed form of Kingma &
+Welling (eq. 10), whatever `--kl_estimator` the model trains with.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfvae.objectives import kl as kl_lib
+
+ACTIVE_UNIT_THRESHOLD = 0.01
+# (eps, delta) of the collapse check: KL_j < 0.05 nats for >= 99% of examples.
+# With eps = 0.01, dimensions with a mean KL of 0.005 nats and no active unit
+# were still reported as used because ~15% of examples exceeded 0.01.
+COLLAPSE_THRESHOLD = 0.05
+COLLAPSE_DELTA = 0.01
+MI_SAMPLES = 10
+# Examples x samples x features decoded at once by the IWAE estimate (memory).
+IWAE_MAX_ELEMENTS = 2**23
+
+
+def _posterior_samples(z_mean, z_log_variance, num_samples, seed=None):
+  """z_s ~ q(z|x): [num_samples, batch, J]."""
+  eps = tf.random.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0),
+                         seed=seed)
+  return z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
+
+
+def _tiled_log_likelihood(model, x, z):
+  """log p(x | z_s) for samples z [S, batch, J] of each example: [S, batch]."""
+  num_samples = tf.shape(z)[0]
+  flat_z = tf.reshape(z, [-1, model.latent_dim])
+  tiled_x = tf.reshape(
+      tf.tile(x[None],
+              tf.concat([[num_samples], tf.ones_like(tf.shape(x))], 0)),
+      tf.concat([[-1], tf.shape(x)[1:]], 0))
+  return tf.reshape(model.log_likelihood(tiled_x, flat_z),
+                    [num_samples, tf.shape(x)[0]])
+
+
+def _samples_per_chunk(model, x, num_samples):
+  per_sample = int(x.shape[0]) * int(model.num_features)
+  return max(1, min(num_samples, IWAE_MAX_ELEMENTS // max(1, per_sample)))
+
+
+def posterior_distortion(model, x, z_mean, z_log_variance, num_samples,
+                         seed=None):
+  """Per-example distortion -E_q[log p(x|z)] from `num_samples` samples."""
+  chunk = _samples_per_chunk(model, x, num_samples)
+  total, remaining = 0.0, num_samples
+  while remaining > 0:
+    k = min(chunk, remaining)
+    z = _posterior_samples(z_mean, z_log_variance, k, seed=seed)
+    total += tf.reduce_sum(_tiled_log_likelihood(model, x, z), axis=0)
+    remaining -= k
+  return -total / num_samples
+
+
+def log_importance_weights(model, x, num_samples, seed=None):
+  """[num_samples, batch] of log p(x, z_i) - log q(z_i | x)."""
+  z_mean, z_log_variance = model.encode(x)
+  z = _posterior_samples(z_mean, z_log_variance, num_samples, seed=seed)
+  log_px_z = _tiled_log_likelihood(model, x, z)
+  log_pz = tf.reduce_sum(kl_lib.log_normal(z, 0.0, 0.0), axis=-1)
+  log_qz = tf.reduce_sum(
+      kl_lib.log_normal(z, z_mean[None], z_log_variance[None]), axis=-1)
+  return log_px_z + log_pz - log_qz
+
+
+def iwae_log_likelihood(model, x, num_samples, chunk=None, seed=None):
+  """Per-example importance-weighted estimate of log p(x), nats.
+
+  The k samples are decoded `chunk` at a time; by default as many as keep
+  batch x chunk x features below IWAE_MAX_ELEMENTS.
+  """
+  if chunk is None:
+    chunk = _samples_per_chunk(model, x, num_samples)
+  pieces = []
+  remaining = num_samples
+  while remaining > 0:
+    k = min(chunk, remaining)
+    pieces.append(log_importance_weights(model, x, k, seed=seed))
+    remaining -= k
+  log_w = tf.concat(pieces, axis=0)
+  return tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples)
+
+
+def mutual_information_from_samples(z, z_mean, z_log_variance):
+  """I(x; z) estimate from samples z [S, B, J] of the B posteriors, nats.
+
+  mean over s, i of log q(z_si | x_i) - (logsumexp_j log q(z_si | x_j) - log B).
+  """
+  z = tf.convert_to_tensor(z, tf.float32)
+  z_mean = tf.convert_to_tensor(z_mean, tf.float32)
+  z_log_variance = tf.convert_to_tensor(z_log_variance, tf.float32)
+  batch = tf.cast(tf.shape(z_mean)[0], tf.float32)
+  estimates = []
+  for z_s in z:  # One sample set at a time: [B, B, J] floats in memory.
+    # log q(z_si | x_j) for all pairs: [B (samples), B (posteriors)].
+    log_density = tf.reduce_sum(
+        kl_lib.log_normal(z_s[:, None, :], z_mean[None], z_log_variance[None]),
+        axis=-1)
+    log_q_z_given_x = tf.linalg.diag_part(log_density)
+    log_qz = tf.reduce_logsumexp(log_density, axis=1) - tf.math.log(batch)
+    estimates.append(tf.reduce_mean(log_q_z_given_x - log_qz))
+  return float(tf.reduce_mean(estimates))
+
+
+def mutual_information(z_mean, z_log_variance, num_samples=MI_SAMPLES,
+                       seed=None):
+  """Batch estimate of I(x; z) (He et al. 2019; shared samples), nats."""
+  z_mean = tf.convert_to_tensor(z_mean, tf.float32)
+  z_log_variance = tf.convert_to_tensor(z_log_variance, tf.float32)
+  eps = tf.random.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0),
+                         seed=seed)
+  z = z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
+  return mutual_information_from_samples(z, z_mean, z_log_variance)
+
+
+def active_units(z_means, threshold=ACTIVE_UNIT_THRESHOLD):
+  """(count, per-unit variance of the posterior means over the data)."""
+  variances = np.var(np.asarray(z_means, np.float64), axis=0)
+  return int(np.sum(variances > threshold)), variances
+
+
+def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
+             collapse_threshold=COLLAPSE_THRESHOLD, seed=None,
+             collapse_delta=COLLAPSE_DELTA, distortion_samples=1):
+  """Exact data-set averages of every diagnostic.
+
+  Args:
+    model: a tfvae model (`compute_terms`, `encode`, `log_likelihood`).
+    dataset: finite tf.data of float image batches.
+    iw_samples: k for the importance-weighted log-likelihood (0 skips it).
+    mi_batch_size: batch for the MI estimate (the data set's batches if None).
+    collapse_threshold: eps, nats below which a dimension's KL counts as
+      collapsed for an example.
+    seed: seed for the posterior samples.
+    collapse_delta: a dimension is collapsed when its KL is below eps for at
+      least a fraction 1 - delta of the examples.
+    distortion_samples: posterior samples per example of the distortion
+      estimate (1: the model's own one-sample `compute_terms`).
+
+  Returns:
+    dict of floats/lists; see the module doc for definitions.
+  """
+  if seed is not None:
+    tf.random.set_seed(seed)
+  sums = {"neg_elbo": 0.0, "rate": 0.0, "distortion": 0.0, "loss": 0.0}
+  kl_sum = None
+  below_eps = None
+  means, log_vars, iwae = [], [], []
+  count = 0
+  for x in dataset:
+    terms = model.compute_terms(x, training=False)
+    b = int(x.shape[0])
+    count += b
+    # Closed-form KL even when the model trains with a Monte Carlo estimate.
+    kl_per_example = kl_lib.gaussian_kl(terms["z_mean"],
+                                        terms["z_log_variance"]).numpy()
+    sums["rate"] += float(np.sum(kl_per_example, dtype=np.float64))
+    distortion = terms["distortion"]
+    if distortion_samples > 1:
+      distortion = posterior_distortion(model, x, terms["z_mean"],
+                                        terms["z_log_variance"],
+                                        distortion_samples)
+    sums["distortion"] += float(tf.reduce_sum(distortion))
+    sums["loss"] += float(terms["loss"]) * b
+    per_dim = np.sum(kl_per_example, axis=0, dtype=np.float64)
+    kl_sum = per_dim if kl_sum is None else kl_sum + per_dim
+    small = np.sum(kl_per_example < collapse_threshold, axis=0)
+    below_eps = small if below_eps is None else below_eps + small
+    means.append(terms["z_mean"].numpy())
+    log_vars.append(terms["z_log_variance"].numpy())
+    if iw_samples:
+      iwae.append(iwae_log_likelihood(model, x, iw_samples).numpy())
+  if count == 0:
+    raise ValueError("evaluate() got an empty data set")
+  result = {k: v / count for k, v in sums.items()}
+  result["neg_elbo"] = result["rate"] + result["distortion"]
+  result["bits_per_dim"] = result["neg_elbo"] / (model.num_features *
+                                                 math.log(2.0))
+  kl_per_dim = kl_sum / count
+  z_means = np.concatenate(means)
+  z_log_vars = np.concatenate(log_vars)
+  num_active, variances = active_units(z_means)
+  result.update({
+      "num_examples": count,
+      "distortion_samples": int(distortion_samples),
+      "kl_per_dim": [float(v) for v in kl_per_dim],
+      "active_units": num_active,
+      "latent_dim": int(model.latent_dim),
+      "z_mean_variance": [float(v) for v in variances],
+      "collapsed_dims": [int(j) for j in np.where(
+          below_eps >= (1.0 - collapse_delta) * count)[0]],
+  })
+  mi_batch = mi_batch_size or min(count, 512)
+  mis = []
+  for start in range(0, count - mi_batch + 1, mi_batch):
+    mis.append(mutual_information(z_means[start:start + mi_batch],
+                                  z_log_vars[start:start + mi_batch]))
+  result["mutual_information"] = float(np.mean(mis)) if mis else float("nan")
+  result["mutual_information_batch"] = int(mi_batch)
+  if iw_samples:
+    nll = -np.concatenate(iwae)
+    result["iwae_nll"] = float(np.mean(nll))
+    result["iwae_bits_per_dim"] = result["iwae_nll"] / (
+        model.num_features * math.log(2.0))
+    result["iw_samples"] = int(iw_samples)
+  return result, z_means, z_log_vars

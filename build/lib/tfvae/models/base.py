@@ -1,0 +1,251 @@
+"""Keras plumbing shared by tfvae's models.
+
+A model only has to implement `compute_terms(x, training)`, which returns the
+optimised loss and the true per-example quantities (distortion, rate) plus any
+scalars to log. This base class turns that into `train_step` / `test_step`,
+tracks every logged number under its own name (Keras 3 shadows a returned
+`loss` key, see references §9), and keeps the values of the *last batch* in
+non-trainable variables so TensorBoard logs per-step batch values while the
+progress bar shows Keras' running means of the same numbers.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvae.objectives import elbo
+from tfvae.objectives import kl as kl_lib
+
+# Every model logs these, whatever its weighting.
+CORE_SCALARS = ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",
+                "kl_weight", "beta_eff", "beta_norm")
+
+
+def images_from_batch(data):
+  """Accepts x or (x, ...) batches from tf.data."""
+  if isinstance(data, (tuple, list)):
+    return data[0]
+  return data
+
+
+def bits_to_unit_interval(bits):
+  """uint32 random bits -> float32 u strictly inside (0, 1).
+
+  Uses the top 23 bits: (m + 0.5) 2^-23 <= 1 - 2^-24, exact in float32. With
+  24 bits the largest value rounds to 1.0 and ndtri(1) = inf.
+  """
+  return (tf.cast(tf.bitwise.right_shift(bits, 9), tf.float32) + 0.5) * 2.0**-23
+
+
+def _philox_normal(shape, seed, dtype):
+  """Standard normal noise that is the same with and without XLA.
+
+  `tf.random.stateless_normal` turns random bits into normals differently
+  inside XLA, so a jit-compiled step would see other noise. The Philox bits
+  agree, so take 23 of them to a uniform u in (0, 1) and return ndtri(u).
+  """
+  bits = tf.random.stateless_uniform(shape, seed=seed, minval=None,
+                                     maxval=None, dtype=tf.uint32, alg="philox")
+  uniform = bits_to_unit_interval(bits)
+  return tf.cast(tf.math.ndtri(uniform), dtype)
+
+
+def _is_multi_worker(strategy):
+  """True for a MultiWorkerMirroredStrategy that spans several workers."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return False
+  in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode",
+                                 None)
+  return bool(in_multi_worker_mode and in_multi_worker_mode())
+
+
+class BaseVAE(keras.Model):
+  """Encoder, reparameterised sample, decoder and the logging machinery."""
+
+  def __init__(self, encoder, decoder, image_shape, latent_dim,
+               extra_scalars=(), seed=0, **kwargs):
+    super().__init__(**kwargs)
+    self.seed = int(seed)
+    # False replaces the posterior sample by its mean (z = mean). With noise on,
+    # N replicas already draw the noise one device would (`sample_posterior`).
+    self.sample_noise = True
+    self.encoder = encoder
+    self.decoder = decoder
+    self.image_shape = tuple(int(d) for d in image_shape)
+    self.latent_dim = int(latent_dim)
+    self.num_features = 1
+    for d in self.image_shape:
+      self.num_features *= d
+    self.scalar_names = CORE_SCALARS + tuple(extra_scalars)
+    self.trackers = {
+        name: keras.metrics.Mean(name=name) for name in self.scalar_names}
+    # The KL weight as written on the reduced KL term; schedules assign it.
+    self.kl_weight = self.add_weight(
+        shape=(), initializer="ones", trainable=False, name="kl_weight",
+        aggregation="only_first_replica")
+    self.last_batch = {
+        name: self.add_weight(shape=(), initializer="zeros", trainable=False,
+                              name=f"last_{name}",
+                              aggregation="only_first_replica")
+        for name in self.scalar_names}
+    # Per-step values of the last execution, made by `compile`.
+    self.step_log = None
+
+  # ------------------------------------------------------------ the model
+
+  def encode(self, x, training=False):
+    z_mean, z_log_variance = self.encoder(x, training=training)
+    return (tf.cast(z_mean, tf.float32), tf.cast(z_log_variance, tf.float32))
+
+  def decode_params(self, z, training=False):
+    """Unconstrained likelihood parameters, in float32 (likelihood math)."""
+    return tf.cast(self.decoder(z, training=training), tf.float32)
+
+  def reconstruct(self, x):
+    """Mean reconstruction from the posterior mean (deterministic)."""
+    z_mean, _ = self.encode(x)
+    return self.decode_mean(z_mean)
+
+  def decode_mean(self, z):
+    raise NotImplementedError
+
+  def sample_posterior(self, z_mean, z_log_variance, training):
+    """z ~ q(z|x); training noise is a pure function of (seed, global step).
+
+    The training noise is drawn for the whole global batch, and each replica
+    takes its own rows: replicas get independent noise, N replicas see the
+    noise one device would, and XLA on and off draw the same noise
+    (`_philox_normal`).
+    """
+    if not self.sample_noise:
+      return z_mean
+    if not training:
+      return kl_lib.sample_latent(z_mean, z_log_variance)
+    seed = tf.stack([tf.constant(self.seed, tf.int64),
+                     tf.cast(self.optimizer.iterations, tf.int64)])
+    local = tf.shape(z_mean)[0]
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    noise = _philox_normal(tf.stack([local * replicas, tf.shape(z_mean)[1]]),
+                           seed, z_mean.dtype)
+    if replicas > 1:
+      start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
+      noise = noise[start:start + local]
+    return z_mean + tf.exp(0.5 * z_log_variance) * noise
+
+  def call(self, x, training=False):
+    z_mean, z_log_variance = self.encode(x, training=training)
+    z = kl_lib.sample_latent(z_mean, z_log_variance)
+    return self.decode_mean(z)
+
+  def compute_terms(self, x, training=False):
+    """Returns a dict with at least `loss`, `distortion`, `rate` (per example),
+    `kl_per_dim` [batch, J], `kl_weight`, `beta_eff`, `beta_norm`, and
+    `updates`: a list of (variable, new value) applied after a training step."""
+    raise NotImplementedError
+
+  # ------------------------------------------------------- Keras plumbing
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def _scalars(self, terms):
+    """The logged scalars of one batch (global-batch means)."""
+    neg_elbo = terms["distortion"] + terms["rate"]
+    scalars = {
+        "loss": elbo.replica_sum(terms["loss"]),
+        "neg_elbo": elbo.global_batch_mean(neg_elbo),
+        "bits_per_dim": elbo.global_batch_mean(neg_elbo) /
+                        (self.num_features * elbo.LN2),
+        "rate": elbo.global_batch_mean(terms["rate"]),
+        "distortion": elbo.global_batch_mean(terms["distortion"]),
+    }
+    for name in self.scalar_names:
+      if name not in scalars:
+        scalars[name] = tf.cast(terms[name], tf.float32)
+    return scalars
+
+  def compile(self, *args, **kwargs):
+    super().compile(*args, **kwargs)
+    # One row per step of an execution: the values of *every* step stay
+    # readable after a `steps_per_execution` call, so callbacks can run once
+    # per execution and still log and check each step (`step_log`).
+    rows = max(1, int(self.steps_per_execution or 1))
+    self.step_log = {
+        "step": self.add_weight(
+            shape=(rows,), initializer="zeros", dtype="int64",
+            trainable=False, name="step_log_step",
+            aggregation="only_first_replica"),
+        "values": self.add_weight(
+            shape=(rows, len(self.scalar_names)), initializer="zeros",
+            dtype="float32", trainable=False, name="step_log_values",
+            aggregation="only_first_replica"),
+    }
+
+  def read_step_log(self, after_step):
+    """(steps, {name: values}) of the logged training steps > after_step.
+
+    One host read for the whole execution; rows in step order. Empty when
+    the model was never compiled.
+    """
+    if self.step_log is None:
+      return np.zeros((0,), np.int64), {n: np.zeros((0,)) for n in
+                                        self.scalar_names}
+    steps = np.asarray(self.step_log["step"].numpy())
+    values = np.asarray(self.step_log["values"].numpy())
+    keep = np.flatnonzero(steps > after_step)
+    keep = keep[np.argsort(steps[keep])]
+    return steps[keep], {name: values[keep, j]
+                         for j, name in enumerate(self.scalar_names)}
+
+  def _log_step(self, scalars):
+    """Writes this training step's scalars into its row of `step_log`."""
+    if self.step_log is None:
+      return
+    step = tf.cast(self.optimizer.iterations, tf.int64)
+    rows = int(self.step_log["step"].shape[0])
+    row = tf.reshape(tf.math.floormod(step - 1, rows), [1, 1])
+    values = tf.stack([tf.cast(scalars[name], tf.float32)
+                       for name in self.scalar_names])
+    for key, update in (("step", tf.reshape(step, [1])),
+                        ("values", values[None])):
+      variable = self.step_log[key]
+      variable.assign(tf.tensor_scatter_nd_update(variable, row, update))
+
+  def _record(self, terms, log_step=False):
+    scalars = self._scalars(terms)
+    for name, value in scalars.items():
+      self.trackers[name].update_state(value)
+      self.last_batch[name].assign(value)
+    if log_step:
+      self._log_step(scalars)
+    logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+    if _is_multi_worker(self.distribute_strategy):
+      # Keras 3 reduces a multi-worker step's outputs with
+      # strategy.reduce(MEAN, axis=0), which rejects scalars (tensorflow
+      # issue 72388): give each (replica-identical) value a batch axis of one.
+      logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+  def train_step(self, data):
+    x = images_from_batch(data)
+    with tf.GradientTape() as tape:
+      terms = self.compute_terms(x, training=True)
+      loss = terms["loss"]
+      scaled_loss = self.optimizer.scale_loss(loss)
+    variables = self.trainable_variables
+    gradients = tape.gradient(scaled_loss, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    for variable, value in terms.get("updates", ()):
+      variable.assign(value)
+    return self._record(terms, log_step=True)
+
+  def test_step(self, data):
+    x = images_from_batch(data)
+    terms = self.compute_terms(x, training=False)
+    return self._record(terms)
+
+  @property
+  def global_step(self):
+    return self.optimizer.iterations

@@ -1,0 +1,41 @@
+"""Checks of a training run's inputs that need no TensorFlow.
+
+`check(config)` raises the one-line `TfvaeError` a bad flag, data set, logdir
+or export target would cause, before the script imports TensorFlow and
+before anything is written: configuration values and combinations, the
+export target, the logdir rules of `tfvae.runs.rundir` (another config
+without `overwrite`, `resume="false"` on an existing run), readable data
+of a valid shape and dtype inside the likelihood's support, and a batch that
+fits the training set. The trainer repeats the data and logdir checks (cheap)
+for library callers that skip this module.
+"""
+
+from tfvae.data import datasets
+from tfvae.errors import DataError
+from tfvae.export import layout
+from tfvae.runs import rundir
+
+
+def check_batch_size(config, data):
+  batch_size = config.training.batch_size
+  if data.num_train < batch_size:
+    raise DataError(f"batch_size={batch_size} is larger than the "
+                    f"{data.num_train} training examples",
+                    params=("batch_size",))
+
+
+def check(config):
+  """Validates all of the above; returns the loaded `ImageData`.
+
+  Writes nothing.
+  """
+  config.validate()
+  if config.run.export_dir is not None:
+    layout.check_export_base(config.run.export_dir)
+  rundir.check(config)
+  data = datasets.load_data(config)
+  model = config.model
+  datasets.check_support(data, model.likelihood, model.model,
+                         model.reference_rec)
+  check_batch_size(config, data)
+  return data

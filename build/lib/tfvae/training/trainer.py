@@ -1,0 +1,285 @@
+"""The training run: data -> model -> fit with callbacks -> final metrics (-> export).
+
+A run is `total_steps` optimiser steps, organised by Keras as "epochs" of
+`eval_every` steps; after each the validation set is evaluated exactly
+(`tfvae.metrics.diagnostics`). The progress bar shows Keras' running means of
+the tracked batch values since the last evaluation; TensorBoard shows every
+step's batch values and every evaluation.
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvae import __version__
+from tfvae.balancing import schedules
+from tfvae.data import datasets
+from tfvae.data import pipeline
+from tfvae.export import layout
+from tfvae.models.factory import build_model
+from tfvae.training import callbacks as cb
+from tfvae.training import checkpoints
+from tfvae.training import distribute
+from tfvae.runs import paths
+from tfvae.runs import rundir
+from tfvae.training import preflight
+from tfvae.training import tensorboard as tb
+
+NUM_IMAGES_LOGGED = 8
+# Train steps per tf.function call for --steps_per_execution=0 (auto); measured
+# in benchmarks/throughput.py (docs/performance.md).
+AUTO_STEPS_PER_EXECUTION = 50
+EVAL_BATCH_SIZE = 256
+FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
+              "active_units", "latent_dim", "kl_per_dim", "collapsed_dims",
+              "mutual_information", "num_examples")
+
+
+DEFAULT_STEPS = 2000
+
+
+def total_steps(config, num_train):
+  """--steps, or --epochs full passes (full batches only), or the default."""
+  if config.training.steps is not None:
+    return config.training.steps
+  if config.training.epochs is not None:
+    return config.training.epochs * max(
+        1, num_train // config.training.batch_size)
+  return DEFAULT_STEPS
+
+
+def make_kl_schedule(config, num_features):
+  """`step -> weight` for `--kl_schedule`, or None for a constant weight."""
+  bal = config.balancer
+  if bal.kl_schedule == "constant":
+    return None
+  stop = bal.kl_stop if bal.kl_stop is not None else \
+      config.resolved_kl_weight(num_features)
+  common = {"start": bal.kl_start, "stop": stop}
+  if bal.kl_schedule == "linear":
+    return schedules.make_schedule("linear", warmup_steps=bal.kl_warmup_steps,
+                                   **common)
+  if bal.kl_schedule == "sigmoid":
+    return schedules.make_schedule("sigmoid",
+                                   warmup_steps=bal.kl_warmup_steps,
+                                   k=bal.kl_sigmoid_k, x0=bal.kl_sigmoid_x0,
+                                   **common)
+  return schedules.make_schedule(
+      "cyclical", total_steps=bal.kl_warmup_steps, n_cycles=bal.kl_cycles,
+      ratio=bal.kl_cycle_ratio, shape=bal.kl_cycle_shape, **common)
+
+
+def requested_steps_per_execution(config, strategy=None):
+  """`--steps_per_execution`, with 0 (auto) resolved; see docs/performance.md.
+
+  Auto runs AUTO_STEPS_PER_EXECUTION steps per call, except with a KL
+  schedule: its Keras callback sets the weight once per execution, so auto
+  keeps it exact with one step per call. Several replicas of a (multi-worker)
+  MirroredStrategy always get one step per call: Keras 3's multi-step loop
+  fails there ("You must feed a value for placeholder tensor", keras-team/keras
+  issue 19246).
+  """
+  if strategy is not None and strategy.num_replicas_in_sync > 1 and \
+      not isinstance(strategy, tf.distribute.TPUStrategy):
+    return 1
+  if config.runtime.steps_per_execution > 0:
+    return config.runtime.steps_per_execution
+  if config.balancer.kl_schedule != "constant":
+    return 1
+  return AUTO_STEPS_PER_EXECUTION
+
+
+def execution_steps(config, start_step, total, strategy=None):
+  """Steps per execution of this run: the requested value reduced to a divisor
+  of the evaluation and checkpoint intervals, the start step and the steps to
+  run, so every evaluation, checkpoint and the last step end an execution
+  (Keras would otherwise run past them: an epoch is whole executions)."""
+  steps = requested_steps_per_execution(config, strategy)
+  for interval in (config.run.eval_every, config.run.checkpoint_every,
+                   start_step, total - start_step):
+    steps = math.gcd(steps, interval)
+  return max(steps, 1)
+
+
+def build_compiled_model(config, image_shape, strategy=None):
+  strategy = strategy or tf.distribute.get_strategy()
+  with strategy.scope():
+    model = build_model(config, image_shape)
+    model.compile(optimizer=keras.optimizers.Adam(
+        config.training.learning_rate),
+                  jit_compile=config.runtime.jit_compile,
+                  steps_per_execution=requested_steps_per_execution(
+                      config, strategy))
+  return model
+
+
+def train(config, print_fn=print, data=None):
+  """Runs training as configured; returns the final metrics dict.
+
+  `data` is the already loaded `ImageData` (scripts load and check it before
+  importing TensorFlow, see `tfvae.training.preflight`), or None to load it.
+
+  Raises:
+    TfvaeError (ConfigError, DataError, CheckpointError, NonFiniteLossError)
+    with a one-line message for every problem caused by the input.
+  """
+  config.validate()
+  started = time.time()
+  keras.utils.set_random_seed(config.training.seed)
+  distribute.set_mixed_precision(config.runtime.mixed_precision)
+  if data is None:
+    data = datasets.load_data(config)
+  warning = datasets.check_support(data, config.model.likelihood,
+                                   config.model.model,
+                                   config.model.reference_rec)
+  if warning:
+    print_fn(warning)
+  preflight.check_batch_size(config, data)
+  # Only now touch the logdir: every input error above leaves disk unchanged.
+  if config.run.export_dir is not None:
+    layout.check_export_base(config.run.export_dir)
+  resuming = rundir.prepare(config)
+
+  strategy = distribute.make_strategy(config)
+  if config.runtime.steps_per_execution > 1 and \
+      requested_steps_per_execution(config, strategy) == 1:
+    print_fn(f"note: {strategy.num_replicas_in_sync} replicas run one step "
+             "per call (--steps_per_execution is ignored, see "
+             "docs/performance.md)")
+  model = build_compiled_model(config, data.image_shape, strategy)
+  with strategy.scope():
+    checkpoints.build_optimizer(model)
+  logdir = config.run.logdir
+  manager = checkpoints.make_manager(model, paths.checkpoint_dir(logdir),
+                                     config.run.keep_checkpoints)
+  start_step = 0
+  if resuming:
+    restored = checkpoints.restore(manager)
+    start_step = int(model.optimizer.iterations.numpy())
+    if restored:
+      print_fn(f"resuming {logdir} from {restored} (step {start_step})")
+  # Shape and scale of the data, for scripts/export.py (after the restore: a
+  # checkpoint that does not fit leaves the run dir as it was).
+  spec = rundir.data_spec(data)
+  if rundir.read_data_spec(logdir) != spec:
+    rundir.write_data_spec(logdir, spec)
+  tb.truncate_events(logdir, start_step)
+
+  steps = total_steps(config, data.num_train)
+  writers = tb.make_writers(logdir)
+  if start_step == 0:
+    tb.write_text(writers["train"], "config", config.to_json())
+  schedule = make_kl_schedule(config, data.num_features)
+  val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
+                                  config.data.binarization,
+                                  config.training.seed + 1)
+  preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
+             data.scale)
+  evaluation = cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
+                                     image_every=config.run.image_every,
+                                     print_fn=print_fn,
+                                     seed=config.training.seed)
+  saver = cb.PeriodicCheckpoint(manager, config.run.checkpoint_every,
+                                writers=writers.values())
+  # The saver comes after the evaluation: see PeriodicCheckpoint.
+  callbacks = [cb.NonFiniteGuard(manager), cb.StepLimit(steps),
+               cb.BatchScalars(writers["train"], config.runtime.log_every),
+               evaluation, saver]
+  if schedule is not None:
+    callbacks.insert(0, schedules.KLScheduleCallback(schedule))
+
+  if start_step < steps:
+    train_ds = pipeline.train_dataset(data, config.training.batch_size,
+                                      config.training.seed,
+                                      config.data.binarization)
+    # The pipeline is deterministic given the seed: skip what was consumed.
+    train_ds = train_ds.skip(start_step)
+    # Keras' fit distributes it with the strategy's own API
+    # (experimental_distribute_dataset) when a strategy is active.
+    remaining = steps - start_step
+    chunk = config.run.eval_every
+    # At most the compiled value (the model's per-step log has that many rows).
+    model.steps_per_execution = execution_steps(config, start_step, steps,
+                                                strategy)
+    model.fit(train_ds, epochs=math.ceil(remaining / chunk),
+              steps_per_epoch=chunk, callbacks=callbacks,
+              verbose=config.run.verbose)
+    saver.save_final()
+  else:
+    print_fn(f"{logdir} already reached step {steps}; evaluating only")
+    # Its events are logged already: a second point at this step would
+    # duplicate it in TensorBoard.
+    evaluation.writer = tf.summary.create_noop_writer()
+
+  evaluation.set_model(model)
+  result = evaluation.last_result
+  if evaluation.last_step != int(model.optimizer.iterations.numpy()):
+    result = evaluation.evaluate()
+  final = {k: result[k] for k in FINAL_KEYS}
+  final.update(final_weighting(model, config))
+  final.update({
+      "step": int(model.optimizer.iterations.numpy()),
+      "dataset": config.data.dataset,
+      "tfvae_version": __version__,
+      "train_seconds": round(time.time() - started, 1),
+  })
+  rundir.write_final_metrics(logdir, final)
+  for writer in writers.values():
+    writer.close()
+  if config.run.export_dir:
+    from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
+    final["export_path"] = saved_model.export(
+        model, config, config.run.export_dir,
+        uint8_scale=spec["uint8_scale"])
+  return final
+
+
+def final_weighting(model, config):
+  """The weighting at the end of training, in every convention."""
+  values = {name: float(model.last_batch[name].numpy())
+            for name in ("kl_weight", "beta_eff", "beta_norm")}
+  if "sigma" in model.last_batch:
+    values["sigma"] = float(model.last_batch["sigma"].numpy())
+  model_config = config.model
+  shared_sigma = (model_config.model == "vae" and
+                  model_config.likelihood == "gaussian" and
+                  model_config.sigma not in ("learned_channel",
+                                             "learned_pixel"))
+  if shared_sigma or (model_config.model == "reference" and
+                      model_config.reference_rec == "l2"):
+    # The weight on summed KL per unit of summed squared error, the question's
+    # L2/sum units: a Gaussian NLL is SSE / (2 sigma^2) + const.
+    sigma_sq = values["sigma"]**2 if "sigma" in values else 0.5
+    values["beta_sse_units"] = values["beta_eff"] * 2.0 * sigma_sq
+  values["rec_reduction"] = config.objective.rec_reduction
+  values["kl_reduction"] = config.objective.kl_reduction
+  return values
+
+
+def summary_table(final):
+  """Human-readable summary printed at the end of `train.py`."""
+  rows = [
+      ("-ELBO (nats)", f"{final['neg_elbo']:.4f}"),
+      ("-ELBO (bits/dim)", f"{final['bits_per_dim']:.5f}"),
+      ("rate R (nats)", f"{final['rate']:.4f}"),
+      ("distortion D (nats)", f"{final['distortion']:.4f}"),
+      ("KL weight as written", f"{final['kl_weight']:.6g}"),
+      ("effective beta (ELBO units)", f"{final['beta_eff']:.6g}"),
+      ("beta_norm", f"{final['beta_norm']:.6g}"),
+  ]
+  if "beta_sse_units" in final:
+    rows.append(("beta in the question's L2/sum units",
+                 f"{final['beta_sse_units']:.6g}"))
+  rows += [
+      ("active units", f"{final['active_units']}/{final['latent_dim']}"),
+      ("mutual information (nats)", f"{final['mutual_information']:.4f}"),
+  ]
+  if "sigma" in final:
+    rows.append(("decoder sigma", f"{final['sigma']:.5f}"))
+  if final.get("collapsed_dims"):
+    rows.append(("collapsed dims", ",".join(map(str, final["collapsed_dims"]))))
+  width = max(len(r[0]) for r in rows)
+  return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
