@@ -416,8 +416,8 @@ def test_resumed_run_logs_the_same_state_as_an_uninterrupted_run(tmp_path,
                               checkpoint_every=n, **overrides))
   assert final["step"] == n + k
 
-  expected = read_train_scalars(straight.logdir)
-  resumed = read_train_scalars(first.logdir)
+  expected = read_train_scalars(straight.run.logdir)
+  resumed = read_train_scalars(first.run.logdir)
   assert sorted(resumed[state_tag]) == list(range(1, n + k + 1))
   # The state the restored run starts from is not its initial value.
   assert expected[state_tag][n + 1] != pytest.approx(expected[state_tag][1])

@@ -82,7 +82,8 @@ class BalancerConfig(Section):
     """True when the balancer itself sets the KL weight."""
     return self.balancer in ("capacity", "geco", "controlvae")
 
-  def validate(self) -> "BalancerConfig":
+  def validate(self, weight_given=False) -> "BalancerConfig":
+    """Checks the values; `weight_given`: the objective sets beta/beta_norm."""
     self.check_choices()
     if self.kl_warmup_steps < 0:
       raise ConfigError(
@@ -116,6 +117,10 @@ class BalancerConfig(Section):
         raise ConfigError("balancer=capacity already sets a KL target; "
                           "free_bits would be ignored, drop it",
                           params=("balancer", "free_bits"))
+    if self.sets_weight and weight_given:
+      raise ConfigError(f"balancer={self.balancer} sets the KL weight "
+                        "itself; drop beta/beta_norm",
+                        params=("balancer", "beta", "beta_norm"))
     if self.sets_weight and self.kl_schedule != "constant":
       raise ConfigError(f"balancer={self.balancer} and kl_schedule="
                         f"{self.kl_schedule} both set the KL weight; pick one",

@@ -144,12 +144,10 @@ class ExperimentConfig:
   def validate(self) -> "ExperimentConfig":
     """Checks every value and combination; raises one `ConfigError`."""
     for name, _ in self.sections():
-      getattr(self, name).validate()
+      if name != "balancer":
+        getattr(self, name).validate()
     balancer = self.balancer
-    if balancer.sets_weight and self.objective.weight_given:
-      raise ConfigError(f"balancer={balancer.balancer} sets the KL weight "
-                        "itself; drop beta/beta_norm",
-                        params=("balancer", "beta", "beta_norm"))
+    balancer.validate(weight_given=self.objective.weight_given)
     if self.model.model == "reference":
       if balancer.balancer != "none" or balancer.free_bits > 0:
         raise ConfigError("model=reference is the question's fixed loss; "
