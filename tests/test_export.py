@@ -175,9 +175,10 @@ def test_signatures_listed_with_assets(exported, name):
   assert entry["signatures"] == sorted(
       ["serving_default", "encode", "decode", "reconstruct", "sample", "elbo",
        "encode_uint8", "reconstruct_uint8", "elbo_uint8"])
-  assert entry["config"]["latent_dim"] == LATENT
+  config = ExperimentConfig.from_dict(entry["config"]).to_flat()
+  assert config["latent_dim"] == LATENT
   for key, value in VARIANTS[name].items():
-    assert entry["config"][key] == value
+    assert config[key] == value
   meta = entry["metadata"]
   assert meta["tfvae_version"] == __import__("tfvae").__version__
   assert meta["image_shape"] == [8, 8, 1]

@@ -17,7 +17,9 @@ import secrets
 import shutil
 
 from tfvae.errors import TfvaeError
-from tfvae.runs.versions import existing_versions, next_version  # pylint: disable=unused-import
+# Version lookup lives in tfvae.runs.versions; re-exported for callers here.
+from tfvae.runs.versions import existing_versions  # pylint: disable=unused-import
+from tfvae.runs.versions import next_version
 
 TMP_PREFIX = ".tmp-export-"
 _TMP_PATTERN = re.compile(re.escape(TMP_PREFIX) + r"(\d+)-[0-9a-f]+$")

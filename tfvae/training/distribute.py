@@ -49,7 +49,8 @@ def _new_strategy(config):
       raise ConfigError("TF_CONFIG is not valid JSON") from None
     return tf.distribute.MultiWorkerMirroredStrategy()
   if config.runtime.strategy == "tpu":
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.runtime.tpu)
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=config.runtime.tpu)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
