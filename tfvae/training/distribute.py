@@ -41,8 +41,8 @@ def _new_strategy(config):
     return tf.distribute.MirroredStrategy(mirrored_devices())
   if config.runtime.strategy == "multi_worker":
     if "TF_CONFIG" not in os.environ:
-      raise ConfigError("--strategy=multi_worker needs the TF_CONFIG "
-                        "environment variable")
+      raise ConfigError("strategy=multi_worker needs the TF_CONFIG "
+                        "environment variable", params=("strategy",))
     try:
       json.loads(os.environ["TF_CONFIG"])
     except ValueError:

@@ -1,1 +1,0 @@
-"""Analysis of many runs: sweeps over KL weightings and their reports."""
