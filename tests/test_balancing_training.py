@@ -206,7 +206,7 @@ def test_capacity_rejects_free_bits():
 def test_geco_accepts_non_positive_target_for_continuous_likelihoods():
   config = digits_config("/unused", likelihood="gaussian", sigma="0.1",
                          balancer="geco", geco_target=-0.5)
-  assert config.validate().geco_target == -0.5
+  assert config.validate().balancer.geco_target == -0.5
   with pytest.raises(ConfigError, match="geco_target"):
     digits_config("/unused", balancer="geco").validate()
 

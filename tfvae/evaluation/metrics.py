@@ -69,14 +69,14 @@ REGISTRY = {
     "dci": _dci,
     "sap": _sap,
 }
+# The built-in metrics, in the order they run.
 METRICS = tuple(REGISTRY)
 
 
 def register(name, fn):
-  """Adds a metric `fn(ground_truth, represent, rng, sizes) -> dict`."""
-  global METRICS  # pylint: disable=global-statement
+  """Adds a metric `fn(ground_truth, represent, rng, sizes) -> dict`; it runs
+  with "auto" and can be named in a metrics list from then on."""
   REGISTRY[name] = fn
-  METRICS = tuple(REGISTRY)
 
 
 def check_metric_names(metrics):
@@ -116,14 +116,15 @@ def representation_function(model, scale, image_shape):
 
 
 def disentanglement_metrics(represent, ground_truth, sizes=None,
-                            metrics=METRICS, seed=0):
-  """Every requested metric; each draws from its own RandomState(seed).
+                            metrics=None, seed=0):
+  """Every requested metric (None: all); each draws from its own
+  RandomState(seed).
 
   Returns:
     {metric name: that metric's result dict}, in registry order.
   """
   sizes = (sizes or MetricSizes()).validate()
-  check_metric_names(metrics)
+  metrics = list(REGISTRY) if metrics is None else check_metric_names(metrics)
   return {name: fn(ground_truth, represent, np.random.RandomState(seed),
                    sizes)
           for name, fn in REGISTRY.items() if name in metrics}
