@@ -71,11 +71,11 @@ def main(argv):
     from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
     after_import = psutil.Process().memory_info().rss
     logdir = tempfile.mkdtemp(prefix="tfvae_memory_")
-    config = ExperimentConfig.from_flat(dataset="dsprites", architecture=FLAGS.architecture,
-                    likelihood="bernoulli", latent_dim=10,
-                    batch_size=FLAGS.batch_size, epochs=1,
-                    max_examples=FLAGS.max_images, logdir=logdir,
-                    overwrite=True, verbose=0)
+    config = ExperimentConfig.from_flat(
+        dataset="dsprites", architecture=FLAGS.architecture,
+        likelihood="bernoulli", latent_dim=10, batch_size=FLAGS.batch_size,
+        epochs=1, max_examples=FLAGS.max_images, logdir=logdir, overwrite=True,
+        verbose=0)
     num_images = min(FLAGS.max_images or dsprites.NUM_IMAGES,
                      dsprites.NUM_IMAGES)
     # Evaluate and checkpoint once, at the end of the epoch.

@@ -306,8 +306,8 @@ def in_memory_data(images, name):
 def compare_28x28(steps, repeats):
   batch = 128
   images = digits_28x28()
-  config = ExperimentConfig.from_flat(batch_size=batch, model="reference",
-                  reference_rec="bce").validate()
+  config = ExperimentConfig.from_flat(
+      batch_size=batch, model="reference", reference_rec="bce").validate()
   spe = trainer.requested_steps_per_execution(config)
   baseline, per_epoch = baseline_runner(
       "Keras example (fit, float32 arrays, no XLA)",
@@ -342,9 +342,9 @@ def compare_28x28(steps, repeats):
 
 def compare_dsprites(steps, repeats, num_images):
   batch = 64
-  config = ExperimentConfig.from_flat(dataset="dsprites", architecture="conv",
-                  likelihood="bernoulli", latent_dim=DSPRITES_LATENT,
-                  batch_size=batch).validate()
+  config = ExperimentConfig.from_flat(
+      dataset="dsprites", architecture="conv", likelihood="bernoulli",
+      latent_dim=DSPRITES_LATENT, batch_size=batch).validate()
   data = datasets.load_data(config)
   spe = trainer.requested_steps_per_execution(config)
   # The baseline holds the first images of the same shuffled index set.
@@ -377,8 +377,9 @@ def settings(steps_digits, steps_conv, repeats, quick=False):
       ("digits 8x8, mlp (the default run), batch 64",
        ExperimentConfig().validate(), steps_digits),
       ("64x64 dSprites-like, conv, batch 64",
-       ExperimentConfig.from_flat(dataset="dsprites", architecture="conv", likelihood="bernoulli",
-              latent_dim=DSPRITES_LATENT, batch_size=64).validate(),
+       ExperimentConfig.from_flat(
+           dataset="dsprites", architecture="conv", likelihood="bernoulli",
+           latent_dim=DSPRITES_LATENT, batch_size=64).validate(),
        steps_conv),
   )
   auto = trainer.AUTO_STEPS_PER_EXECUTION

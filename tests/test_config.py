@@ -68,8 +68,8 @@ def test_sections_hold_the_documented_fields():
 
 
 def test_flat_and_nested_forms_round_trip():
-  config = ExperimentConfig.from_flat(latent_dim=3, beta_norm=0.5,
-                                      balancer="none", logdir="x")
+  config = ExperimentConfig.from_flat(
+      latent_dim=3, beta_norm=0.5, balancer="none", logdir="x")
   assert config.model.latent_dim == 3 and config.objective.beta_norm == 0.5
   assert config.run.logdir == "x"
   assert ExperimentConfig.from_dict(config.to_dict()) == config
@@ -125,9 +125,8 @@ def test_validate_leaves_the_file_system_to_the_loaders():
 
 def test_resolved_kl_weight_converts_beta_norm():
   # beta_norm b: beta_eff = b K / J, weight = beta_eff J_r / K_r.
-  config = ExperimentConfig.from_flat(beta_norm=0.1, latent_dim=8,
-                                      rec_reduction="mean",
-                                      kl_reduction="mean")
+  config = ExperimentConfig.from_flat(
+      beta_norm=0.1, latent_dim=8, rec_reduction="mean", kl_reduction="mean")
   assert config.resolved_kl_weight(64) == pytest.approx(0.1)
   config = ExperimentConfig.from_flat(beta_norm=0.1, latent_dim=8)
   assert config.resolved_kl_weight(64) == pytest.approx(0.8)

@@ -43,7 +43,8 @@ def test_auto_steps_per_execution():
   auto = trainer.requested_steps_per_execution(ExperimentConfig().validate())
   assert auto == trainer.AUTO_STEPS_PER_EXECUTION > 1
   # A KL schedule is a per-execution callback: auto keeps it per step.
-  scheduled = ExperimentConfig.from_flat(kl_schedule="linear", kl_warmup_steps=10).validate()
+  scheduled = ExperimentConfig.from_flat(
+      kl_schedule="linear", kl_warmup_steps=10).validate()
   assert trainer.requested_steps_per_execution(scheduled) == 1
   with pytest.raises(ConfigError, match="steps_per_execution"):
     ExperimentConfig.from_flat(steps_per_execution=-1).validate()

@@ -140,8 +140,9 @@ def exported(tmp_path_factory):
   np.savez(base / "inputs.npz", x=x, raw=raw, z=z, x_stats=x_stats)
   models, paths, jobs = {}, {}, {}
   for name, overrides in VARIANTS.items():
-    config = ExperimentConfig.from_flat(latent_dim=LATENT, hidden_units=32, learning_rate=3e-3,
-                    seed=1, **overrides).validate()
+    config = ExperimentConfig.from_flat(
+        latent_dim=LATENT, hidden_units=32, learning_rate=3e-3, seed=1,
+        **overrides).validate()
     tf.keras.utils.set_random_seed(1)
     model = _small_model(config, images, scale)
     path = saved_model.export(model, config, str(base / name),
@@ -408,8 +409,9 @@ def test_training_and_export_script_write_versions_of_the_same_model(
     tmp_path):
   logdir, base = str(tmp_path / "run"), str(tmp_path / "served")
   # train.py --export_dir, in process (the same trainer call).
-  config = ExperimentConfig.from_flat(steps=12, eval_every=12, hidden_units=16, latent_dim=2,
-                  verbose=0, logdir=logdir, export_dir=base).validate()
+  config = ExperimentConfig.from_flat(
+      steps=12, eval_every=12, hidden_units=16, latent_dim=2, verbose=0,
+      logdir=logdir, export_dir=base).validate()
   final = trainer.train(config, print_fn=lambda *args: None)
   assert final["export_path"] == f"{base}/1"
   out = run_script("export.py", f"--checkpoint={logdir}/checkpoints/ckpt-12",

@@ -69,8 +69,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     value = reader.get_tensor(key)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
       assert np.all(np.isfinite(value)), key
-  config = ExperimentConfig.from_flat(dataset=f"npz:{data}", hidden_units=16,
-                  latent_dim=2).validate()
+  config = ExperimentConfig.from_flat(
+      dataset=f"npz:{data}", hidden_units=16, latent_dim=2).validate()
   checkpoints.restore_model(build_model(config, (8, 8, 1)), match.group(2))
 
 

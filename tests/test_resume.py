@@ -124,9 +124,9 @@ def test_sigkill_then_restart_matches_an_uninterrupted_run(tmp_path):
   from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   printed = []
-  config = ExperimentConfig.from_flat(steps=STEPS, checkpoint_every=100, eval_every=200,
-                  hidden_units=32, latent_dim=3, seed=5, verbose=0,
-                  logdir=logdir_b).validate()
+  config = ExperimentConfig.from_flat(
+      steps=STEPS, checkpoint_every=100, eval_every=200, hidden_units=32,
+      latent_dim=3, seed=5, verbose=0, logdir=logdir_b).validate()
   assert trainer.train(config, print_fn=printed.append)["step"] == STEPS
   assert any("already reached step 600" in line for line in printed)
   validation_b = _events(logdir_b, "validation")
