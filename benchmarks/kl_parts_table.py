@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=wrong-import-position
 
-from tfvae.config import Config  # pylint: disable=wrong-import-position
+from tfvae.config import ExperimentConfig  # pylint: disable=wrong-import-position
 
 METHODS = {
     "vae": {"beta": 1.0},
@@ -105,7 +105,7 @@ def method_config(method, seed, out_dir, steps=600, batch_size=64,
                   latent_dim=10, architecture="conv", learning_rate=1e-3,
                   max_examples=20000, validation_fraction=0.1,
                   factorvae_units=1000, factorvae_layers=6):
-  """The validated `Config` of one (method, seed) run."""
+  """The validated `ExperimentConfig` of one (method, seed) run."""
   if method not in METHODS:
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got "
                      f"{method!r}")
@@ -119,7 +119,7 @@ def method_config(method, seed, out_dir, steps=600, batch_size=64,
       logdir=os.path.join(out_dir, method, f"seed{seed}"), overwrite=True,
       verbose=0)
   values.update(METHODS[method])
-  return Config(**values).validate()
+  return ExperimentConfig.from_flat(values).validate()
 
 
 def row_of(method, seed, result):
@@ -179,8 +179,8 @@ def run_one(config, sizes):
   from tfvae import evaluation  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   trainer.train(config, print_fn=lambda *_: None)
-  return evaluation.evaluate_run(config.logdir, iw_samples=0, sizes=sizes,
-                                 seed=config.seed, tensorboard_dir=None,
+  return evaluation.evaluate_run(config.run.logdir, iw_samples=0, sizes=sizes,
+                                 seed=config.training.seed, tensorboard_dir=None,
                                  elbo_samples=1)
 
 
@@ -208,11 +208,12 @@ def main(argv):
              for method in FLAGS.methods for seed in range(FLAGS.seeds)]
   rows = []
   for config in configs:
-    method = config.logdir.split(os.sep)[-2]
-    print(f"{method} seed {config.seed}: training {config.steps} steps ...",
+    method = config.run.logdir.split(os.sep)[-2]
+    print(f"{method} seed {config.training.seed}: training "
+          f"{config.training.steps} steps ...",
           flush=True)
     result = run_one(config, sizes)
-    rows.append(row_of(method, config.seed, result))
+    rows.append(row_of(method, config.training.seed, result))
     print("  " + ", ".join(f"{k} {v:.3f}" for k, v in rows[-1].items()
                            if isinstance(v, float)), flush=True)
   table = markdown_table(summarise(rows), FLAGS.methods)

@@ -66,27 +66,27 @@ def main(argv):
   sampler = PeakRss(FLAGS.sample_seconds)
   with sampler:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+    from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
     from tfvae.data import dsprites  # pylint: disable=import-outside-toplevel
     from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
     after_import = psutil.Process().memory_info().rss
     logdir = tempfile.mkdtemp(prefix="tfvae_memory_")
-    config = Config(dataset="dsprites", architecture=FLAGS.architecture,
-                    likelihood="bernoulli", latent_dim=10,
-                    batch_size=FLAGS.batch_size, epochs=1,
-                    max_examples=FLAGS.max_images, logdir=logdir,
-                    overwrite=True, verbose=0)
+    config = ExperimentConfig.from_flat(
+        dataset="dsprites", architecture=FLAGS.architecture,
+        likelihood="bernoulli", latent_dim=10, batch_size=FLAGS.batch_size,
+        epochs=1, max_examples=FLAGS.max_images, logdir=logdir, overwrite=True,
+        verbose=0)
     num_images = min(FLAGS.max_images or dsprites.NUM_IMAGES,
                      dsprites.NUM_IMAGES)
     # Evaluate and checkpoint once, at the end of the epoch.
-    held_out = min(max(1, round(num_images * config.validation_fraction)),
+    held_out = min(max(1, round(num_images * config.data.validation_fraction)),
                    2048, num_images - 1)  # As `datasets.load_data` does.
     steps = trainer.total_steps(config, num_images - held_out)
-    config.eval_every = config.checkpoint_every = max(1, steps)
+    config.run.eval_every = config.run.checkpoint_every = max(1, steps)
     started = time.time()
     final = trainer.train(config.validate(), print_fn=lambda *a: None)
     seconds = time.time() - started
-  images = final["step"] * config.batch_size
+  images = final["step"] * config.training.batch_size
   option = "" if FLAGS.max_images is None else \
       f" --max_images={FLAGS.max_images}"
   lines = [
@@ -96,7 +96,7 @@ def main(argv):
       f"({final['num_examples']:,} held out), uint8 size "
       f"{num_images * 4096 / GIB:.2f} GiB, float32 "
       f"{num_images * 4096 * 4 / GIB:.2f} GiB",
-      f"- model: {FLAGS.architecture}, batch {config.batch_size}, "
+      f"- model: {FLAGS.architecture}, batch {config.training.batch_size}, "
       f"{final['step']:,} steps = one epoch ({images:,} images), "
       f"TensorFlow {tf.__version__}",
       f"- resident memory after imports: {after_import / GIB:.2f} GiB",

@@ -52,7 +52,7 @@ import keras  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
-from tfvae.config import Config  # pylint: disable=wrong-import-position
+from tfvae.config import ExperimentConfig  # pylint: disable=wrong-import-position
 from tfvae.data import datasets  # pylint: disable=wrong-import-position
 from tfvae.data import pipeline  # pylint: disable=wrong-import-position
 from tfvae.models.reference import ReferenceVAE  # pylint: disable=wrong-import-position
@@ -245,34 +245,34 @@ def baseline_runner(name, encoder, decoder, images_float, batch_size):
 def tfvae_runner(name, model, data, config, spe, log_every=None,
                  with_callbacks=True):
   """tfvae's pipeline and per-step callbacks, as `trainer.train` sets them."""
-  train_ds = pipeline.train_dataset(data, config.batch_size, config.seed,
-                                    config.binarization)
+  train_ds = pipeline.train_dataset(data, config.training.batch_size, config.training.seed,
+                                    config.data.binarization)
   model.steps_per_execution = spe
   logdir = tempfile.mkdtemp(prefix="tfvae_bench_")
   writer = tf.summary.create_file_writer(logdir)
   callbacks = []
   if with_callbacks:
     callbacks = [cb.NonFiniteGuard(),
-                 cb.BatchScalars(writer, log_every or config.log_every)]
+                 cb.BatchScalars(writer, log_every or config.runtime.log_every)]
 
   def fit_steps(steps):
     model.fit(train_ds, epochs=1, steps_per_epoch=steps, callbacks=callbacks,
               verbose=0)
 
-  return Runner(name, fit_steps, config.batch_size)
+  return Runner(name, fit_steps, config.training.batch_size)
 
 
 def pipeline_runner(data, config):
   """tfvae's input pipeline alone: how fast batches can arrive."""
-  iterator = iter(pipeline.train_dataset(data, config.batch_size, config.seed,
-                                         config.binarization))
+  iterator = iter(pipeline.train_dataset(data, config.training.batch_size, config.training.seed,
+                                         config.data.binarization))
 
   def fit_steps(steps):
     for _ in range(steps):
       next(iterator)
 
   return Runner("input pipeline alone (no training)", fit_steps,
-                config.batch_size)
+                config.training.batch_size)
 
 
 def run_interleaved(runners, steps, repeats):
@@ -306,8 +306,8 @@ def in_memory_data(images, name):
 def compare_28x28(steps, repeats):
   batch = 128
   images = digits_28x28()
-  config = Config(batch_size=batch, model="reference",
-                  reference_rec="bce").validate()
+  config = ExperimentConfig.from_flat(
+      batch_size=batch, model="reference", reference_rec="bce").validate()
   spe = trainer.requested_steps_per_execution(config)
   baseline, per_epoch = baseline_runner(
       "Keras example (fit, float32 arrays, no XLA)",
@@ -319,10 +319,10 @@ def compare_28x28(steps, repeats):
   model = ReferenceVAE(keras_example_encoder(images.shape[1:]),
                        keras_example_decoder(images.shape[1:], activation=None),
                        images.shape[1:], KERAS_EXAMPLE_LATENT, rec="bce")
-  model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                jit_compile=config.jit_compile, steps_per_execution=spe)
+  model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
+                jit_compile=config.runtime.jit_compile, steps_per_execution=spe)
   ours = tfvae_runner(f"tfvae ReferenceVAE(bce), defaults "
-                      f"(jit_compile={config.jit_compile}, "
+                      f"(jit_compile={config.runtime.jit_compile}, "
                       f"steps_per_execution={spe})",
                       model, in_memory_data(images, "digits28"), config, spe)
 
@@ -330,7 +330,7 @@ def compare_28x28(steps, repeats):
   data = in_memory_data(images, "digits28")
   fed = baseline_model(keras_example_encoder(images.shape[1:]),
                        keras_example_decoder(images.shape[1:]))
-  fed_ds = pipeline.train_dataset(data, batch, config.seed)
+  fed_ds = pipeline.train_dataset(data, batch, config.training.seed)
   fed_runner = Runner(
       "Keras example model fed by tfvae's uint8 tf.data pipeline",
       lambda n: fed.fit(fed_ds, epochs=1, steps_per_epoch=n, verbose=0), batch)
@@ -342,9 +342,9 @@ def compare_28x28(steps, repeats):
 
 def compare_dsprites(steps, repeats, num_images):
   batch = 64
-  config = Config(dataset="dsprites", architecture="conv",
-                  likelihood="bernoulli", latent_dim=DSPRITES_LATENT,
-                  batch_size=batch).validate()
+  config = ExperimentConfig.from_flat(
+      dataset="dsprites", architecture="conv", likelihood="bernoulli",
+      latent_dim=DSPRITES_LATENT, batch_size=batch).validate()
   data = datasets.load_data(config)
   spe = trainer.requested_steps_per_execution(config)
   # The baseline holds the first images of the same shuffled index set.
@@ -362,7 +362,7 @@ def compare_dsprites(steps, repeats, num_images):
   keras.utils.set_random_seed(0)
   model = trainer.build_compiled_model(config, shape)
   ours = tfvae_runner(f"tfvae VAE(bernoulli, conv), streamed dSprites-like, "
-                      f"defaults (jit_compile={config.jit_compile}, "
+                      f"defaults (jit_compile={config.runtime.jit_compile}, "
                       f"steps_per_execution={spe})", model, data, config, spe)
   run_interleaved([baseline, ours], steps, repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
@@ -375,10 +375,11 @@ def settings(steps_digits, steps_conv, repeats, quick=False):
   rows = []
   workloads = (
       ("digits 8x8, mlp (the default run), batch 64",
-       Config().validate(), steps_digits),
+       ExperimentConfig().validate(), steps_digits),
       ("64x64 dSprites-like, conv, batch 64",
-       Config(dataset="dsprites", architecture="conv", likelihood="bernoulli",
-              latent_dim=DSPRITES_LATENT, batch_size=64).validate(),
+       ExperimentConfig.from_flat(
+           dataset="dsprites", architecture="conv", likelihood="bernoulli",
+           latent_dim=DSPRITES_LATENT, batch_size=64).validate(),
        steps_conv),
   )
   auto = trainer.AUTO_STEPS_PER_EXECUTION
@@ -398,8 +399,8 @@ def settings(steps_digits, steps_conv, repeats, quick=False):
     data = datasets.load_data(base_config)
     runners = []
     for label, jit, spe, log_every, with_callbacks in variants:
-      config = Config(**{**base_config.to_dict(), "jit_compile": jit,
-                         "steps_per_execution": spe}).validate()
+      config = base_config.replace_flat(
+          jit_compile=jit, steps_per_execution=spe).validate()
       keras.utils.set_random_seed(0)
       model = trainer.build_compiled_model(config, data.image_shape)
       runners.append(tfvae_runner(label, model, data, config, spe, log_every,

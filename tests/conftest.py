@@ -20,6 +20,9 @@ def run_script(script, *args, timeout=600, env=None, cwd=None):
   """Runs `python scripts/<script> args...`; returns the CompletedProcess."""
   import subprocess  # pylint: disable=import-outside-toplevel
   full_env = dict(os.environ)
+  # The scripts import the checkout's tfvae also when it is not installed.
+  full_env["PYTHONPATH"] = os.pathsep.join(
+      p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
   full_env.update(env or {})
   return subprocess.run(
       [sys.executable, os.path.join(ROOT, "scripts", script), *args],

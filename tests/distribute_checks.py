@@ -31,12 +31,12 @@ MULTI_WORKER_STEPS = 3
 
 
 def small_config(**overrides):
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   # One step per call: the comparisons count steps exactly.
   values = dict(hidden_units=32, latent_dim=4, batch_size=BATCH,
                 likelihood="gaussian", sigma="learned", steps_per_execution=1)
   values.update(overrides)
-  return Config(**values).validate()
+  return ExperimentConfig.from_flat(**values).validate()
 
 
 def digits_batch(n=BATCH, side=8):
@@ -57,7 +57,7 @@ def build(config, image_shape, strategy, optimizer):
   with strategy.scope():
     model = build_model(config, image_shape)
     model.compile(optimizer=keras.optimizers.SGD(SGD_LEARNING_RATE),
-                  jit_compile=config.jit_compile)
+                  jit_compile=config.runtime.jit_compile)
   return model
 
 
@@ -93,7 +93,7 @@ def max_differences(a, b):
 def train_steps(config, x, strategy, optimizer, steps, noise=True):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  keras.utils.set_random_seed(config.seed)
+  keras.utils.set_random_seed(config.training.seed)
   model = build(config, x.shape[1:], strategy, optimizer)
   model.sample_noise = noise
   data = tf.data.Dataset.from_tensors(x).repeat()
@@ -166,7 +166,7 @@ def xla():
   for name, (config, x) in cases.items():
     snapshots = []
     for jit in (False, True):
-      config.jit_compile = jit
+      config.runtime.jit_compile = jit
       _, state = train_steps(config, x, tf.distribute.get_strategy(), "adam",
                              steps=1)
       snapshots.append(state)
@@ -215,8 +215,8 @@ def mixed(logdir):
                                       for v in state16.values()))
   distribute.set_mixed_precision("mixed_bfloat16")
   # The whole run (pipeline, evaluation, checkpoints) under the policy.
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
-  final = trainer.train(Config(
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  final = trainer.train(ExperimentConfig.from_flat(
       steps=20, eval_every=10, logdir=logdir, overwrite=True, verbose=0,
       mixed_precision="mixed_bfloat16", architecture="mlp", hidden_units=32),
                         print_fn=lambda *a: None)
@@ -249,7 +249,7 @@ def worker(index, out):
     return tf.data.Dataset.from_tensors(rows).repeat()
 
   import keras  # pylint: disable=import-outside-toplevel
-  keras.utils.set_random_seed(config.seed)
+  keras.utils.set_random_seed(config.training.seed)
   model = build(config, x.shape[1:], strategy, "sgd")
   data = strategy.distribute_datasets_from_function(shard)
   history = model.fit(data, epochs=1, steps_per_epoch=MULTI_WORKER_STEPS,
@@ -264,7 +264,7 @@ def single(out):
   """The two-worker run's global batch on one device."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   config = worker_config()
-  config.strategy = "default"
+  config.runtime.strategy = "default"
   _, state = train_steps(config, digits_batch(2 * BATCH),
                          tf.distribute.get_strategy(), "sgd",
                          steps=MULTI_WORKER_STEPS)

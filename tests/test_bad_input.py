@@ -179,11 +179,11 @@ def _snapshot(root):
 
 
 def _train(logdir, latent_dim):
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
-  config = Config(hidden_units=16, latent_dim=latent_dim, steps=4,
-                  eval_every=4, checkpoint_every=2, verbose=0,
-                  logdir=logdir).validate()
+  config = ExperimentConfig.from_flat(
+      hidden_units=16, latent_dim=latent_dim, steps=4, eval_every=4,
+      checkpoint_every=2, verbose=0, logdir=logdir).validate()
   trainer.train(config, print_fn=lambda *args: None)
   return config
 

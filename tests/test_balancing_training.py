@@ -32,7 +32,7 @@ from tensorboard.compat.proto import event_pb2
 from test_schedules import frange_cycle_reference
 from tfvae import likelihoods
 from tfvae import networks
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
 from tfvae.models.factory import build_model
 from tfvae.models.vae import VAE
@@ -75,7 +75,7 @@ def digits_config(logdir, **overrides):
                 eval_every=100000, checkpoint_every=100000, verbose=0,
                 logdir=str(logdir))
   values.update(overrides)
-  return Config(**values)
+  return ExperimentConfig.from_flat(**values)
 
 
 def train(config):
@@ -206,7 +206,7 @@ def test_capacity_rejects_free_bits():
 def test_geco_accepts_non_positive_target_for_continuous_likelihoods():
   config = digits_config("/unused", likelihood="gaussian", sigma="0.1",
                          balancer="geco", geco_target=-0.5)
-  assert config.validate().geco_target == -0.5
+  assert config.validate().balancer.geco_target == -0.5
   with pytest.raises(ConfigError, match="geco_target"):
     digits_config("/unused", balancer="geco").validate()
 
@@ -261,17 +261,17 @@ def test_logged_effective_beta_is_the_loss_sensitivity_ratio(case, monkeypatch):
   np.testing.assert_allclose(float(terms["beta_norm"]),
                              measured * 8 / NUM_PIXELS, rtol=1e-4)
   # The weight as written on the reduced KL term, per method.
-  k_r = NUM_PIXELS if config.rec_reduction == "mean" else 1
-  j_r = 8 if config.kl_reduction == "mean" else 1
-  if config.balancer == "geco":
-    lagrange = config.geco_lambda_init
+  k_r = NUM_PIXELS if config.objective.rec_reduction == "mean" else 1
+  j_r = 8 if config.objective.kl_reduction == "mean" else 1
+  if config.balancer.balancer == "geco":
+    lagrange = config.balancer.geco_lambda_init
     np.testing.assert_allclose(float(terms["kl_weight"]), 1.0 / lagrange,
                                rtol=1e-6)
-  elif config.balancer == "capacity":
+  elif config.balancer.balancer == "capacity":
     # Weight on the summed KL: gamma * sign(KL - C), C = 0 at step 0.
     np.testing.assert_allclose(float(terms["kl_weight"]),
-                               config.capacity_gamma)
-    np.testing.assert_allclose(measured, config.capacity_gamma * k_r,
+                               config.balancer.capacity_gamma)
+    np.testing.assert_allclose(measured, config.balancer.capacity_gamma * k_r,
                                rtol=1e-4)
   else:
     np.testing.assert_allclose(measured,
@@ -291,7 +291,7 @@ def test_geco_reaches_its_target_and_moves_its_multiplier(tmp_path):
                          geco_target=GECO_TARGET, geco_rate=GECO_RATE,
                          geco_alpha=GECO_ALPHA, geco_lambda_init=64.0)
   train(config)
-  scalars = read_train_scalars(config.logdir)
+  scalars = read_train_scalars(config.run.logdir)
   steps, distortion = series(scalars, "distortion")
   assert steps.tolist() == list(range(1, 1501))
   _, constraint = series(scalars, "geco_constraint")
@@ -366,7 +366,7 @@ def test_controlvae_holds_the_batch_kl_at_its_set_point(tmp_path):
                          control_kp=CONTROL_KP, control_ki=CONTROL_KI,
                          control_beta_min=BETA_MIN, control_beta_max=BETA_MAX)
   train(config)
-  scalars = read_train_scalars(config.logdir)
+  scalars = read_train_scalars(config.run.logdir)
   steps, batch_kl = series(scalars, "rate")
   assert steps.tolist() == list(range(1, 1001))
   _, beta = series(scalars, "controlvae_beta")
@@ -416,8 +416,8 @@ def test_resumed_run_logs_the_same_state_as_an_uninterrupted_run(tmp_path,
                               checkpoint_every=n, **overrides))
   assert final["step"] == n + k
 
-  expected = read_train_scalars(straight.logdir)
-  resumed = read_train_scalars(first.logdir)
+  expected = read_train_scalars(straight.run.logdir)
+  resumed = read_train_scalars(first.run.logdir)
   assert sorted(resumed[state_tag]) == list(range(1, n + k + 1))
   # The state the restored run starts from is not its initial value.
   assert expected[state_tag][n + 1] != pytest.approx(expected[state_tag][1])
@@ -505,7 +505,7 @@ def test_schedule_flags_log_their_reference_weights(tmp_path, case):
   config = digits_config(tmp_path / case, steps=55, hidden_units=32,
                          **overrides)
   train(config)
-  steps, logged = series(read_train_scalars(config.logdir), "kl_weight")
+  steps, logged = series(read_train_scalars(config.run.logdir), "kl_weight")
   assert steps.tolist() == list(range(1, 56))
   expected = np.array([reference(s - 1) for s in steps])
   np.testing.assert_allclose(logged, expected, rtol=1e-6, atol=1e-6)
@@ -517,7 +517,7 @@ def test_capacity_logs_its_reference_target(tmp_path):
                          balancer="capacity", capacity_max=5.0,
                          capacity_steps=30, capacity_gamma=10.0)
   train(config)
-  scalars = read_train_scalars(config.logdir)
+  scalars = read_train_scalars(config.run.logdir)
   steps, capacity = series(scalars, "capacity")
   assert steps.tolist() == list(range(1, 56))
   expected = np.minimum(5.0, 5.0 * (steps - 1) / 30.0)

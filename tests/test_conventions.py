@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -297,8 +298,8 @@ def test_flagfile_includes_comments_and_overrides(tmp_path):
 
 
 def test_tfvae_defaults_match_config():
-  from tfvae import config as config_lib  # pylint: disable=import-outside-toplevel
-  defaults = config_lib.Config()
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  defaults = types.SimpleNamespace(**ExperimentConfig().to_flat())
   for name, value in native.DEFAULTS.items():
     assert getattr(defaults, name) == value, name
 
@@ -315,8 +316,9 @@ def _write_run(logdir, config, image_shape=(8, 8, 1), final=None):
 
 
 def test_run_directory_flat_and_nested(tmp_path):
-  from tfvae import config as config_lib  # pylint: disable=import-outside-toplevel
-  flat = config_lib.Config(sigma="learned", beta=3.0, latent_dim=4).to_dict()
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  flat = ExperimentConfig.from_flat(dict(sigma="learned", beta=3.0,
+                                         latent_dim=4)).to_flat()
   # A learned sigma of 0.2 at the end: beta_l2 = 3 * 2 * 0.04 = 0.24.
   _write_run(str(tmp_path / "flat"), flat, final={"sigma": 0.2})
   c = rundir.read(str(tmp_path / "flat"))
@@ -334,9 +336,9 @@ def test_run_directory_flat_and_nested(tmp_path):
 
 
 def test_run_directory_with_a_balancer_uses_the_final_weight(tmp_path):
-  from tfvae import config as config_lib  # pylint: disable=import-outside-toplevel
-  cfg = config_lib.Config(likelihood="bernoulli", balancer="geco",
-                          geco_target=0.1).to_dict()
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  cfg = ExperimentConfig.from_flat(dict(
+      likelihood="bernoulli", balancer="geco", geco_target=0.1)).to_dict()
   _write_run(str(tmp_path / "run"), cfg, final={"kl_weight": 0.37})
   c = rundir.read(str(tmp_path / "run"))
   assert c.weight == 0.37 and c.beta_eff == 0.37
@@ -458,8 +460,9 @@ def test_bad_reads(source, kwargs, match):
 
 
 def test_tfvae_flags_are_a_valid_config():
-  from tfvae import config as config_lib  # pylint: disable=import-outside-toplevel
-  fields = {f.name for f in dataclasses.fields(config_lib.Config)}
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  defaults = ExperimentConfig().to_flat()
+  fields = set(defaults)
   sources = [
       pythae.read(beta=4, input_shape=(8, 8, 1), latent_dim=8),
       disent.read(input_shape=(8, 8, 1), latent_dim=8),
@@ -474,11 +477,11 @@ def test_tfvae_flags_are_a_valid_config():
     assert set(flags) <= fields
     values = {}
     for name, text in flags.items():
-      kind = type(getattr(config_lib.Config(), name))
+      kind = type(defaults[name])
       values[name] = (float(text) if name in ("beta", "capacity_gamma",
                                               "capacity_max")
                       else int(text) if kind is int else text)
-    config_lib.Config(**values).validate()
+    ExperimentConfig.from_flat(values).validate()
 
 
 def test_conventions_import_no_tensorflow():

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.errors import DataError
 
 
 def test_digits_are_the_real_sklearn_digits_in_unit_range():
-  config = Config().validate()
+  config = ExperimentConfig().validate()
   data = datasets.load_data(config)
   assert data.image_shape == (8, 8, 1)
   assert data.train.dtype == np.uint8
@@ -31,7 +31,7 @@ def test_validation_split_is_disjoint_and_deterministic():
 
 
 def test_train_pipeline_keeps_uint8_until_batching_and_scales():
-  config = Config(batch_size=16).validate()
+  config = ExperimentConfig.from_flat(batch_size=16).validate()
   data = datasets.load_data(config)
   ds = pipeline.train_dataset(data, 16, seed=0)
   batch = next(iter(ds))
@@ -43,7 +43,7 @@ def test_train_pipeline_keeps_uint8_until_batching_and_scales():
 
 
 def test_dynamic_binarization_resamples_binary_pixels():
-  config = Config(batch_size=32).validate()
+  config = ExperimentConfig.from_flat(batch_size=32).validate()
   data = datasets.load_data(config)
   ds = iter(pipeline.train_dataset(data, 32, seed=0, binarization="dynamic"))
   first = next(ds).numpy()
@@ -51,7 +51,7 @@ def test_dynamic_binarization_resamples_binary_pixels():
 
 
 def test_static_binarization_gives_binary_support():
-  config = Config(binarization="static").validate()
+  config = ExperimentConfig.from_flat(binarization="static").validate()
   data = datasets.load_data(config)
   assert data.support == "binary"
   assert set(np.unique(data.train)) <= {0, 1}
@@ -61,14 +61,16 @@ def test_npz_uint8_and_float_and_support_checks(tmp_path):
   path = str(tmp_path / "u8.npz")
   np.savez(path, x=np.random.RandomState(0).randint(0, 256, (50, 6, 6),
                                                     dtype=np.uint8))
-  data = datasets.load_data(Config(dataset=f"npz:{path}").validate())
+  data = datasets.load_data(ExperimentConfig.from_flat(
+      dataset=f"npz:{path}").validate())
   assert data.image_shape == (6, 6, 1) and data.scale == pytest.approx(1 / 255)
   assert datasets.check_support(data, "continuous_bernoulli") is None
   assert "not binary" in datasets.check_support(data, "bernoulli")
 
   path = str(tmp_path / "f.npz")
   np.savez(path, images=np.full((20, 4, 4, 3), 2.0, np.float32))
-  data = datasets.load_data(Config(dataset=f"npz:{path}").validate())
+  data = datasets.load_data(ExperimentConfig.from_flat(
+      dataset=f"npz:{path}").validate())
   assert data.support == "real"
   with pytest.raises(DataError, match=r"needs data in \[0, 1\]"):
     datasets.check_support(data, "bernoulli")
@@ -103,7 +105,8 @@ def test_image_folder(tmp_path):
   for i in range(12):
     Image.fromarray(rng.randint(0, 256, (8, 8), dtype=np.uint8)).save(
         tmp_path / f"{i:02d}.png")
-  data = datasets.load_data(Config(dataset=f"images:{tmp_path}").validate())
+  data = datasets.load_data(ExperimentConfig.from_flat(
+      dataset=f"images:{tmp_path}").validate())
   assert data.image_shape == (8, 8, 1)
   Image.fromarray(rng.randint(0, 256, (9, 9), dtype=np.uint8)).save(
       tmp_path / "odd.png")
@@ -115,7 +118,8 @@ def test_tfds_path_with_mock_data():
   """The real TFDS loading code, fed by TFDS' own offline mock data."""
   import tensorflow_datasets as tfds
   with tfds.testing.mock_data(num_examples=40):
-    data = datasets.load_data(Config(dataset="tfds:mnist").validate())
+    data = datasets.load_data(ExperimentConfig.from_flat(
+        dataset="tfds:mnist").validate())
   assert data.image_shape == (28, 28, 1)
   assert data.train.dtype == np.uint8
   assert data.num_train == 40 and data.validation.shape[0] == 40
@@ -128,8 +132,9 @@ def test_tfds_unknown_name_is_one_line():
 
 
 def test_dsprites_streams_with_validation_subset():
-  config = Config(dataset="dsprites", max_examples=600, batch_size=32,
-                  architecture="conv").validate()
+  config = ExperimentConfig.from_flat(
+      dataset="dsprites", max_examples=600, batch_size=32,
+      architecture="conv").validate()
   data = datasets.load_data(config)
   assert data.image_shape == (64, 64, 1)
   assert data.validation.shape[0] == 60 and data.num_train == 540

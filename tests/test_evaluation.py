@@ -18,7 +18,7 @@ from scipy import stats
 
 from conftest import run_script
 from tfvae import evaluation
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.metrics import diagnostics
@@ -35,10 +35,10 @@ def quiet(*_):
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
   logdir = str(tmp_path_factory.mktemp("eval") / "digits")
-  config = Config(dataset="digits", likelihood="gaussian", sigma="0.1",
-                  latent_dim=6, hidden_units=128, steps=DIGITS_STEPS,
-                  eval_every=DIGITS_STEPS, logdir=logdir, verbose=0,
-                  seed=3).validate()
+  config = ExperimentConfig.from_flat(
+      dataset="digits", likelihood="gaussian", sigma="0.1", latent_dim=6,
+      hidden_units=128, steps=DIGITS_STEPS, eval_every=DIGITS_STEPS,
+      logdir=logdir, verbose=0, seed=3).validate()
   final = trainer.train(config, print_fn=quiet)
   data = datasets.load_data(config)
   run = evaluation.load_run(logdir, data.image_shape)
@@ -284,10 +284,10 @@ def test_saved_model_evaluation_matches_the_checkpoint(digits_run, tmp_path):
 
 def test_tiny_dsprites_run_scores_every_metric_in_unit_interval(tmp_path):
   logdir = str(tmp_path / "dsprites")
-  config = Config(dataset="dsprites", architecture="conv",
-                  likelihood="bernoulli", latent_dim=4, max_examples=600,
-                  batch_size=32, steps=20, eval_every=20, logdir=logdir,
-                  verbose=0).validate()
+  config = ExperimentConfig.from_flat(
+      dataset="dsprites", architecture="conv", likelihood="bernoulli",
+      latent_dim=4, max_examples=600, batch_size=32, steps=20, eval_every=20,
+      logdir=logdir, verbose=0).validate()
   trainer.train(config, print_fn=quiet)
   sizes = evaluation.MetricSizes(num_train=200, num_eval=100,
                                  num_variance_estimate=200, group_size=8,

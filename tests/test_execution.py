@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_script
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
 from tfvae.training import trainer
 
@@ -34,21 +34,22 @@ SMALL = ["--hidden_units=16", "--latent_dim=2", "--verbose=0", "--steps=60",
 ])
 def test_execution_steps_divide_every_boundary(requested, start, total,
                                                expected):
-  config = Config(steps_per_execution=requested).validate()
+  config = ExperimentConfig.from_flat(steps_per_execution=requested).validate()
   assert trainer.execution_steps(config, start, total) == expected
 
 
 def test_auto_steps_per_execution():
-  assert Config().steps_per_execution == 0  # the default is auto
-  auto = trainer.requested_steps_per_execution(Config().validate())
+  assert ExperimentConfig().runtime.steps_per_execution == 0  # the default is auto
+  auto = trainer.requested_steps_per_execution(ExperimentConfig().validate())
   assert auto == trainer.AUTO_STEPS_PER_EXECUTION > 1
   # A KL schedule is a per-execution callback: auto keeps it per step.
-  scheduled = Config(kl_schedule="linear", kl_warmup_steps=10).validate()
+  scheduled = ExperimentConfig.from_flat(
+      kl_schedule="linear", kl_warmup_steps=10).validate()
   assert trainer.requested_steps_per_execution(scheduled) == 1
   with pytest.raises(ConfigError, match="steps_per_execution"):
-    Config(steps_per_execution=-1).validate()
+    ExperimentConfig.from_flat(steps_per_execution=-1).validate()
   with pytest.raises(ConfigError, match="log_every"):
-    Config(log_every=0).validate()
+    ExperimentConfig.from_flat(log_every=0).validate()
 
 
 def _train_scalars(logdir):

@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, run_script
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.export import layout
 from tfvae.export import saved_model
@@ -116,7 +116,7 @@ def _small_model(config, images, scale, seed=1):
   train step: faster, and just as good for comparing outputs).
   """
   model = trainer.build_compiled_model(config, images.shape[1:])
-  if config.sigma == "optimal":
+  if config.model.sigma == "optimal":
     x = images[:256].astype(np.float32) * scale
     model.fit(x, batch_size=64, epochs=1, verbose=0, shuffle=False)
     return model
@@ -140,8 +140,9 @@ def exported(tmp_path_factory):
   np.savez(base / "inputs.npz", x=x, raw=raw, z=z, x_stats=x_stats)
   models, paths, jobs = {}, {}, {}
   for name, overrides in VARIANTS.items():
-    config = Config(latent_dim=LATENT, hidden_units=32, learning_rate=3e-3,
-                    seed=1, **overrides).validate()
+    config = ExperimentConfig.from_flat(
+        latent_dim=LATENT, hidden_units=32, learning_rate=3e-3, seed=1,
+        **overrides).validate()
     tf.keras.utils.set_random_seed(1)
     model = _small_model(config, images, scale)
     path = saved_model.export(model, config, str(base / name),
@@ -175,9 +176,10 @@ def test_signatures_listed_with_assets(exported, name):
   assert entry["signatures"] == sorted(
       ["serving_default", "encode", "decode", "reconstruct", "sample", "elbo",
        "encode_uint8", "reconstruct_uint8", "elbo_uint8"])
-  assert entry["config"]["latent_dim"] == LATENT
+  config = ExperimentConfig.from_dict(entry["config"]).to_flat()
+  assert config["latent_dim"] == LATENT
   for key, value in VARIANTS[name].items():
-    assert entry["config"][key] == value
+    assert config[key] == value
   meta = entry["metadata"]
   assert meta["tfvae_version"] == __import__("tfvae").__version__
   assert meta["image_shape"] == [8, 8, 1]
@@ -319,7 +321,7 @@ def _tree(root):
 
 @pytest.fixture(scope="module")
 def small_model():
-  config = Config(latent_dim=2, hidden_units=8).validate()
+  config = ExperimentConfig.from_flat(latent_dim=2, hidden_units=8).validate()
   return config, trainer.build_compiled_model(config, (8, 8, 1))
 
 
@@ -360,10 +362,10 @@ def test_failed_export_leaves_no_visible_version(tmp_path, small_model,
 KILLED_EXPORT = r"""
 import os, signal, sys
 import tensorflow as tf
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.export import saved_model
 from tfvae.training import trainer
-config = Config(latent_dim=2, hidden_units=8).validate()
+config = ExperimentConfig.from_flat(latent_dim=2, hidden_units=8).validate()
 model = trainer.build_compiled_model(config, (8, 8, 1))
 real_save = tf.saved_model.save
 def save_then_die(*args, **kwargs):
@@ -407,8 +409,9 @@ def test_training_and_export_script_write_versions_of_the_same_model(
     tmp_path):
   logdir, base = str(tmp_path / "run"), str(tmp_path / "served")
   # train.py --export_dir, in process (the same trainer call).
-  config = Config(steps=12, eval_every=12, hidden_units=16, latent_dim=2,
-                  verbose=0, logdir=logdir, export_dir=base).validate()
+  config = ExperimentConfig.from_flat(
+      steps=12, eval_every=12, hidden_units=16, latent_dim=2, verbose=0,
+      logdir=logdir, export_dir=base).validate()
   final = trainer.train(config, print_fn=lambda *args: None)
   assert final["export_path"] == f"{base}/1"
   out = run_script("export.py", f"--checkpoint={logdir}/checkpoints/ckpt-12",

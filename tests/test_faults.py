@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_script
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.models.factory import build_model
 from tfvae.training import callbacks as cb
 from tfvae.training import checkpoints
@@ -69,8 +69,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     value = reader.get_tensor(key)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
       assert np.all(np.isfinite(value)), key
-  config = Config(dataset=f"npz:{data}", hidden_units=16,
-                  latent_dim=2).validate()
+  config = ExperimentConfig.from_flat(
+      dataset=f"npz:{data}", hidden_units=16, latent_dim=2).validate()
   checkpoints.restore_model(build_model(config, (8, 8, 1)), match.group(2))
 
 
@@ -88,7 +88,7 @@ def test_exploding_learning_rate_is_named_with_its_step(tmp_path):
 
 
 def test_checkpoint_with_non_finite_weights_is_refused(tmp_path):
-  config = Config(hidden_units=8, latent_dim=2).validate()
+  config = ExperimentConfig.from_flat(hidden_units=8, latent_dim=2).validate()
   model = build_model(config, (8, 8, 1))
   model.compile(optimizer="adam")
   checkpoints.build_optimizer(model)

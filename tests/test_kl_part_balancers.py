@@ -5,6 +5,7 @@ NumPy computations of the papers' formulas.
 """
 
 import math
+import re
 import tempfile
 
 import keras
@@ -13,12 +14,11 @@ import pytest
 import tensorflow as tf
 
 from test_decomposition import numpy_parts
-from tfvae import config as config_lib
 from tfvae.balancing import base
 from tfvae.balancing import beta_tcvae  # pylint: disable=unused-import
 from tfvae.balancing import dip_vae
 from tfvae.balancing import factorvae
-from tfvae.balancing import kl_parts
+from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
 
 B, J, K = 6, 3, 5
@@ -305,30 +305,38 @@ def test_factorvae_bad_arguments():
 # ----------------------------------------------------------- configuration
 
 def valid(**changes):
-  return config_lib.Config(**changes).validate()
+  return ExperimentConfig.from_flat(changes).validate()
 
 
-def test_config_kwargs_of_each_balancer():
-  config = valid(balancer="beta_tcvae", tc_beta=4.0)
-  assert kl_parts.balancer_kwargs(config, dataset_size=900) == {
-      "dataset_size": 900, "alpha": 1.0, "beta": 4.0, "gamma": 1.0,
-      "estimator": "mss"}
-  config = valid(balancer="factorvae", factorvae_gamma=20.0, latent_dim=4,
-                 factorvae_units=64, factorvae_layers=3, seed=5)
-  assert kl_parts.balancer_kwargs(config, dataset_size=900) == {
-      "latent_dim": 4, "gamma": 20.0, "discriminator_units": 64,
-      "discriminator_layers": 3, "seed": 5}
-  assert kl_parts.balancer_kwargs(valid(balancer="dip_vae_i"), 10) == {
-      "lambda_od": 10.0, "lambda_d": 100.0}
-  assert kl_parts.balancer_kwargs(valid(balancer="dip_vae_ii"), 10) == {
-      "lambda_od": 10.0, "lambda_d": 10.0}
-  assert kl_parts.balancer_kwargs(
-      valid(balancer="dip_vae_ii", dip_lambda_od=2.0, dip_lambda_d=3.0),
-      10) == {"lambda_od": 2.0, "lambda_d": 3.0}
-  for name in kl_parts.BALANCERS:
-    config = valid(balancer=name)
-    kwargs = kl_parts.balancer_kwargs(config, dataset_size=100)
-    assert isinstance(base.get(name, **kwargs), base.Balancer)
+KL_PART_BALANCERS = ("beta_tcvae", "factorvae", "dip_vae_i", "dip_vae_ii")
+
+
+def built(config, dataset_size=900):
+  context = base.BuildContext(dataset_size=dataset_size,
+                              latent_dim=config.model.latent_dim,
+                              seed=config.training.seed)
+  return base.lookup(config.balancer.balancer).from_config_section(
+      config.balancer, context)
+
+
+def test_each_balancer_reads_its_config_settings():
+  tcvae = built(valid(balancer="beta_tcvae", tc_beta=4.0))
+  assert (tcvae.dataset_size, tcvae.alpha, tcvae.beta, tcvae.gamma,
+          tcvae.estimator) == (900, 1.0, 4.0, 1.0, "mss")
+  factor = built(valid(balancer="factorvae", factorvae_gamma=20.0,
+                       latent_dim=4, factorvae_units=64, factorvae_layers=3,
+                       seed=5))
+  assert (factor.latent_dim, factor.gamma, factor.discriminator_units,
+          factor.discriminator_layers, factor.seed) == (4, 20.0, 64, 3, 5)
+  dip_i = built(valid(balancer="dip_vae_i"))
+  assert (dip_i.lambda_od, dip_i.lambda_d) == (10.0, 100.0)
+  dip_ii = built(valid(balancer="dip_vae_ii"))
+  assert (dip_ii.lambda_od, dip_ii.lambda_d) == (10.0, 10.0)
+  dip = built(valid(balancer="dip_vae_ii", dip_lambda_od=2.0,
+                    dip_lambda_d=3.0))
+  assert (dip.lambda_od, dip.lambda_d) == (2.0, 3.0)
+  for name in KL_PART_BALANCERS:
+    assert isinstance(built(valid(balancer=name), 100), base.Balancer)
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -349,6 +357,8 @@ def test_config_kwargs_of_each_balancer():
     (dict(balancer="dip_vae_i", free_bits=0.5), "--free_bits"),
 ])
 def test_bad_combinations_are_one_clear_line(changes, message):
-  with pytest.raises(ConfigError, match=message.replace("-", r"\-")) as info:
+  # The library names the field; the command line adds the dashes.
+  message = message.lstrip("-")
+  with pytest.raises(ConfigError, match=re.escape(message)) as info:
     valid(**changes)
   assert "\n" not in str(info.value)

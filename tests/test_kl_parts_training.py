@@ -118,11 +118,12 @@ def test_every_run_reports_the_rate_split(tmp_path):
   import json  # pylint: disable=import-outside-toplevel
   import os  # pylint: disable=import-outside-toplevel
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=import-outside-toplevel
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   logdir = str(tmp_path / "run")
-  config = Config(steps=60, eval_every=30, checkpoint_every=60, logdir=logdir,
-                  latent_dim=4, hidden_units=64, verbose=0).validate()
+  config = ExperimentConfig.from_flat(dict(
+      steps=60, eval_every=30, checkpoint_every=60, logdir=logdir,
+      latent_dim=4, hidden_units=64, verbose=0)).validate()
   final = trainer.train(config, print_fn=lambda *_: None)
   with open(os.path.join(logdir, "final_metrics.json")) as f:
     saved = json.load(f)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.models.factory import build_model
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
@@ -94,7 +94,8 @@ def test_elbo_terms_and_bits_per_dim():
 
 def _pair(x_shape, **kwargs):
   """A model built from kwargs plus its weights and a batch."""
-  config = Config(latent_dim=J, hidden_units=16, **kwargs).validate()
+  config = ExperimentConfig.from_flat(
+      latent_dim=J, hidden_units=16, **kwargs).validate()
   model = build_model(config, x_shape[1:])
   return model
 
@@ -162,8 +163,9 @@ def test_mean_mean_weight_equals_sum_sum_beta_norm(batch, weight):
 def test_beta_norm_flag_converts_to_the_written_weight():
   for rec, kl in [("sum", "sum"), ("mean", "mean"), ("mean", "sum"),
                   ("sum", "mean")]:
-    config = Config(latent_dim=10, rec_reduction=rec, kl_reduction=kl,
-                    beta_norm=0.0098).validate()
+    config = ExperimentConfig.from_flat(
+        latent_dim=10, rec_reduction=rec, kl_reduction=kl,
+        beta_norm=0.0098).validate()
     w = config.resolved_kl_weight(4096)
     k_r = 4096 if rec == "mean" else 1
     j_r = 10 if kl == "mean" else 1

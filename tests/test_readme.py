@@ -43,4 +43,4 @@ def test_readme_train_command_trains_the_default_preset(tmp_path):
     final = json.load(f)
   assert final["step"] == 40 and final["dataset"] == "digits"
   with open(logdir / "config.json") as f:
-    assert json.load(f)["sigma"] == "learned"
+    assert json.load(f)["model"]["sigma"] == "learned"

@@ -121,12 +121,12 @@ def test_sigkill_then_restart_matches_an_uninterrupted_run(tmp_path):
 
   # A finished run rerun evaluates only and adds no duplicate point (in
   # process: the same trainer call as train.py's, without a TF start-up).
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   printed = []
-  config = Config(steps=STEPS, checkpoint_every=100, eval_every=200,
-                  hidden_units=32, latent_dim=3, seed=5, verbose=0,
-                  logdir=logdir_b).validate()
+  config = ExperimentConfig.from_flat(
+      steps=STEPS, checkpoint_every=100, eval_every=200, hidden_units=32,
+      latent_dim=3, seed=5, verbose=0, logdir=logdir_b).validate()
   assert trainer.train(config, print_fn=printed.append)["step"] == STEPS
   assert any("already reached step 600" in line for line in printed)
   validation_b = _events(logdir_b, "validation")
@@ -136,10 +136,10 @@ def test_sigkill_then_restart_matches_an_uninterrupted_run(tmp_path):
 
 def test_dynamic_binarization_replays_after_a_skip():
   """A resumed pipeline (skip(k)) yields the uninterrupted run's batches."""
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.data import datasets  # pylint: disable=import-outside-toplevel
   from tfvae.data import pipeline  # pylint: disable=import-outside-toplevel
-  data = datasets.load_data(Config().validate())
+  data = datasets.load_data(ExperimentConfig().validate())
   full = [b.numpy() for b in pipeline.train_dataset(
       data, 32, seed=4, binarization="dynamic").take(6)]
   resumed = [b.numpy() for b in pipeline.train_dataset(

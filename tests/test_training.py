@@ -12,7 +12,7 @@ import tensorflow as tf
 from scipy import special
 from scipy import stats
 
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.metrics import diagnostics
@@ -34,9 +34,10 @@ def numpy_softclip(t, m=-6.0):
                                                         ("mean", "mean")])
 def test_logged_metrics_equal_manual_recomputation(rec_reduction, kl_reduction):
   x = digits_batch()
-  config = Config(latent_dim=4, hidden_units=32, likelihood="gaussian",
-                  sigma="learned", rec_reduction=rec_reduction,
-                  kl_reduction=kl_reduction, beta_norm=0.3).validate()
+  config = ExperimentConfig.from_flat(
+      latent_dim=4, hidden_units=32, likelihood="gaussian", sigma="learned",
+      rec_reduction=rec_reduction, kl_reduction=kl_reduction,
+      beta_norm=0.3).validate()
   model = build_model(config, x.shape[1:])
   model.compile(optimizer=keras.optimizers.Adam(1e-3))
   model.sample_noise = False  # z = mean, so the recomputation is exact.
@@ -75,7 +76,8 @@ def test_logged_metrics_equal_manual_recomputation(rec_reduction, kl_reduction):
 
 def test_reference_port_logs_nats_with_beta_one():
   x = digits_batch(32)
-  config = Config(model="reference", latent_dim=3, hidden_units=16).validate()
+  config = ExperimentConfig.from_flat(
+      model="reference", latent_dim=3, hidden_units=16).validate()
   model = build_model(config, x.shape[1:])
   model.compile(optimizer=keras.optimizers.Adam(1e-3))
   model.sample_noise = False
@@ -95,7 +97,8 @@ def test_evaluate_averages_exactly_over_examples():
   """Data-set means are per-example means, not means of batch means."""
   images, scale = datasets.load_digits()
   x = images[:70].astype(np.float32) * scale
-  config = Config(latent_dim=3, hidden_units=16, sigma="0.5").validate()
+  config = ExperimentConfig.from_flat(
+      latent_dim=3, hidden_units=16, sigma="0.5").validate()
   model = build_model(config, x.shape[1:])
   model.sample_noise = False
   ds = tf.data.Dataset.from_tensor_slices(x).batch(32)  # 32 + 32 + 6
@@ -129,9 +132,9 @@ def read_scalars(directory):
 
 def test_short_training_run_lowers_neg_elbo_and_logs_everything(tmp_path):
   logdir = str(tmp_path / "run")
-  config = Config(steps=300, eval_every=150, checkpoint_every=150,
-                  logdir=logdir, latent_dim=4, hidden_units=64,
-                  sigma="optimal", verbose=0).validate()
+  config = ExperimentConfig.from_flat(
+      steps=300, eval_every=150, checkpoint_every=150, logdir=logdir,
+      latent_dim=4, hidden_units=64, sigma="optimal", verbose=0).validate()
   data = datasets.load_data(config)
   untrained = build_model(config, data.image_shape)
   before, _, _ = diagnostics.evaluate(

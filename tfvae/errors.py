@@ -1,16 +1,29 @@
 """User-facing errors.
 
-Every problem caused by the user's input (flags, files, data) is raised as a
-`TfvaeError`; the command-line scripts print its message as one line and exit
-with status 2. Library code never prints or exits itself.
+Every problem caused by the user's input (arguments, files, data) is raised as
+a `TfvaeError`; the command-line programs print its message as one line and
+exit with status 2. Library code never prints or exits itself.
+
+A message names the parameters it is about by their plain names (`beta_norm
+must be >= 0 ...`) and lists them in `params`; the command line
+(`tfvae.cli.flags.flag_message`) turns those names into their `--flags`.
 """
 
 
 class TfvaeError(Exception):
-  """A problem with the user's input, reported as one clear line."""
+  """A problem with the user's input, reported as one clear line.
+
+  Attributes:
+    params: names of the parameters the message is about (config field
+      names, which are also the command line's flag names).
+  """
+
+  def __init__(self, message="", *, params=()):
+    super().__init__(message)
+    self.params = tuple(params)
 
 
-class ConfigError(TfvaeError):
+class ConfigError(TfvaeError, ValueError):
   """Invalid or conflicting configuration values."""
 
 

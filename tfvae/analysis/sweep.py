@@ -17,21 +17,22 @@ evaluates them (`tfvae.evaluation`) and `sweep_report` writes the results.
 import concurrent.futures
 import dataclasses
 import itertools
-import json
 import os
 import re
 import subprocess
 import threading
 import time
 
-from tfvae import config as config_lib
+from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
-from tfvae.training import rundir
+from tfvae.runs import files
+from tfvae.runs import paths
+from tfvae.runs import rundir
 
-CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(config_lib.Config))
+CONFIG_FIELDS = tuple(ExperimentConfig.field_sections())
 # Flags a grid cannot vary: the sweep sets them for every point.
 RESERVED_FLAGS = ("logdir",)
-EVALUATION_FILE = "evaluation.json"
+EVALUATION_FILE = paths.EVALUATION_FILE
 LOG_DIR = "logs"
 INCLUDED_DIR = "included"
 HPARAMS_DIR = "hparams"
@@ -49,7 +50,8 @@ class Point:
       {"preset": file stem} when presets are swept).
     args: `train.py` arguments (without the program), ending in --logdir.
     logdir: the run directory.
-    config: the validated `Config` these arguments describe (set by the caller).
+    config: the validated `ExperimentConfig` these arguments describe (set
+      by the caller).
   """
 
   name: str
@@ -136,17 +138,9 @@ def plan_points(sweep_dir, base_args, grids=(), presets=()):
   return points
 
 
-def read_json(path):
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
 def training_done(logdir, steps=None):
   """Whether the run wrote its final metrics (at `steps` or later, if given)."""
-  final = read_json(os.path.join(logdir, rundir.FINAL_METRICS_FILE))
+  final = rundir.read_final_metrics(logdir)
   if final is None:
     return False
   return steps is None or final.get("step", -1) >= steps
@@ -154,8 +148,8 @@ def training_done(logdir, steps=None):
 
 def evaluation_current(json_path, logdir, iw_samples, elbo_samples=None):
   """Whether `json_path` evaluates the run's final step with these settings."""
-  evaluation = read_json(json_path)
-  final = read_json(os.path.join(logdir, rundir.FINAL_METRICS_FILE))
+  evaluation = files.read_json_or_none(json_path)
+  final = rundir.read_final_metrics(logdir)
   if evaluation is None or final is None:
     return False
   if evaluation.get("step") != final.get("step"):

@@ -27,7 +27,8 @@ import shutil
 import numpy as np
 
 from tfvae.analysis import sweep as sweep_lib
-from tfvae.training import rundir
+from tfvae.runs import files
+from tfvae.runs import rundir
 
 # (column, header) of the report in order; columns no row has are dropped.
 BASE_COLUMNS = (
@@ -99,9 +100,10 @@ def collect_row(name, kind, logdir, evaluation_path=None, values=None):
   Evaluation numbers (fixed seed, with the IWAE NLL and metrics) take
   precedence over the final training metrics.
   """
-  config = sweep_lib.read_json(os.path.join(logdir, rundir.CONFIG_FILE)) or {}
-  final = sweep_lib.read_json(os.path.join(logdir, rundir.FINAL_METRICS_FILE))
-  evaluation = sweep_lib.read_json(evaluation_path) if evaluation_path else None
+  config = rundir.read_flat_config(logdir) or {}
+  final = rundir.read_final_metrics(logdir)
+  evaluation = (files.read_json_or_none(evaluation_path) if evaluation_path
+                else None)
   source = dict(final or {})
   source.update(evaluation or {})
   row = {"name": name, "kind": kind, "method": method_label(config),
@@ -145,14 +147,11 @@ def write_csv(rows, columns, path):
   """The table with full precision, one row per run."""
   text_rows = [[("" if row.get(key) is None else row.get(key))
                 for key, _ in columns] for row in rows]
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow([key for key, _ in columns])
-    writer.writerows(text_rows)
-  os.replace(tmp, path)
+  with files.atomic_path(path) as tmp:
+    with open(tmp, "w", newline="") as f:
+      writer = csv.writer(f)
+      writer.writerow([key for key, _ in columns])
+      writer.writerows(text_rows)
 
 
 def markdown_table(rows, columns):
@@ -273,12 +272,9 @@ def plot_rd_plane(rows, path, grid_names=(), title=None):
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8, loc="upper right")
   fig.tight_layout()
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp)
+  with files.atomic_path(path, suffix=".png") as tmp:
+    fig.savefig(tmp)
   plt.close(fig)
-  os.replace(tmp, path)
 
 
 def _hparam_value(value, numeric):
@@ -351,7 +347,7 @@ def write_report(rows, sweep_dir, grid_names=(), hparams=True):
       + " in nats per example on each run's validation set; beta_eff is the "
       "weight on the summed KL per unit of summed NLL, beta_norm = beta_eff "
       "J / K.\n\n")
-  rundir.atomic_write_text(paths["markdown"], caption + table)
+  files.atomic_write_text(paths["markdown"], caption + table)
   plot_rd_plane(rows, paths["plot"], grid_names)
   if hparams:
     paths["hparams"] = os.path.join(sweep_dir, sweep_lib.HPARAMS_DIR)

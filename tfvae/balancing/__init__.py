@@ -14,15 +14,19 @@ Every method is one `Balancer` (`tfvae.balancing.base`), registered by name:
 | factorvae | `FactorVAE` | KL + gamma TC from a discriminator (Kim & Mnih 2018) |
 | dip_vae_i, dip_vae_ii | `DIPVAEI`, `DIPVAEII` | KL + a covariance penalty (Kumar et al. 2018) |
 
-`get(name, **kwargs)` builds one by name; `names()` lists them. The pure
+`get(name, **kwargs)` builds one by name, `lookup(name)` gives its class
+(whose `from_config_section` reads the command line's settings), `names()`
+lists them. The pure
 math lives in `schedules`, `controllers`, `free_bits` and
 `tfvae.objectives.balanced`.
 """
 
 from tfvae.balancing.base import Balanced
 from tfvae.balancing.base import Balancer
+from tfvae.balancing.base import BuildContext
 from tfvae.balancing.base import Terms
 from tfvae.balancing.base import get
+from tfvae.balancing.base import lookup
 from tfvae.balancing.base import names
 from tfvae.balancing.base import register
 from tfvae.balancing.beta_tcvae import BetaTCVAE
@@ -40,7 +44,8 @@ from tfvae.balancing.weight import Sigmoid
 
 Constant = KLWeight
 
-__all__ = ["Balanced", "Balancer", "Terms", "get", "names", "register",
+__all__ = ["Balanced", "Balancer", "BuildContext", "Terms", "get", "lookup",
+           "names", "register",
            "KLWeight", "Constant", "Linear", "Sigmoid", "Cyclical", "FreeBits",
            "Capacity", "GECO", "ControlVAE", "BetaTCVAE", "FactorVAE",
            "DIPVAEI", "DIPVAEII"]

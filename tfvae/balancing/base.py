@@ -36,7 +36,7 @@ the VAE's update.
 """
 
 import dataclasses
-from typing import Callable, Dict, List, Tuple, Type
+from typing import Callable, Dict, List, Optional, Tuple, Type
 
 import keras
 import tensorflow as tf
@@ -108,6 +108,16 @@ class Balanced:
       default_factory=list)
 
 
+@dataclasses.dataclass(frozen=True)
+class BuildContext:
+  """What a balancer built from a config may need besides its own settings."""
+
+  total_steps: Optional[int] = None  # the run's length
+  dataset_size: Optional[int] = None  # the training set's size N
+  latent_dim: Optional[int] = None  # J
+  seed: int = 0
+
+
 class Balancer(keras.layers.Layer):
   """Base class of every balancing method (see the module docstring)."""
 
@@ -115,6 +125,15 @@ class Balancer(keras.layers.Layer):
   scalar_names: Tuple[str, ...] = ()
   # The registry name, set by `register`.
   registry_name: str = ""
+
+  @classmethod
+  def from_config_section(cls, section, context: BuildContext) -> "Balancer":
+    """Builds the method from a `BalancerConfig` (the command line's settings).
+
+    Each method reads its own fields here, so the factory that maps a
+    config to a balancer needs no branch per method.
+    """
+    raise NotImplementedError(f"{cls.__name__} has no config settings")
 
   def balance(self, terms: Terms, step: tf.Tensor, training: bool) -> Balanced:
     """The method's loss for a batch.
@@ -169,9 +188,14 @@ def names() -> Tuple[str, ...]:
   return tuple(sorted(_REGISTRY))
 
 
-def get(name: str, **kwargs) -> Balancer:
-  """Builds the balancer registered as `name` with keyword arguments."""
+def lookup(name: str) -> Type[Balancer]:
+  """The balancer class registered as `name`."""
   if name not in _REGISTRY:
     raise ValueError(f"balancer must be one of {', '.join(names())}, got "
                      f"{name!r}")
-  return _REGISTRY[name](**kwargs)
+  return _REGISTRY[name]
+
+
+def get(name: str, **kwargs) -> Balancer:
+  """Builds the balancer registered as `name` with keyword arguments."""
+  return lookup(name)(**kwargs)

@@ -85,6 +85,12 @@ class BetaTCVAE(Balancer):
     self.gamma = check_weight("gamma", gamma)
     self.estimator = estimator
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(int(context.dataset_size), alpha=section.tc_alpha,
+               beta=section.tc_beta, gamma=section.tc_gamma,
+               estimator=section.tc_estimator)
+
   def balance(self, terms: Terms, step, training) -> Balanced:
     del step, training  # Stateless.
     parts = decomposition.decompose_per_example(

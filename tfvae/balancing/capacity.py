@@ -34,6 +34,11 @@ class Capacity(Balancer):
     self.capacity_max = capacity_max
     self.capacity_steps = capacity_steps
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(section.capacity_gamma, section.capacity_max,
+               section.capacity_steps)
+
   def balance(self, terms, step, training):
     capacity = schedules.capacity(step, self.capacity_max, self.capacity_steps)
     batch_rate = elbo.global_batch_mean(terms.rate)

@@ -39,6 +39,12 @@ class ControlVAE(Balancer):
     self.beta = self._state("controlvae_beta", beta_min)
     self.unclipped_beta = self._state("controlvae_unclipped", beta_min)
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(section.control_kl_target, section.control_kp,
+               section.control_ki, section.control_beta_min,
+               section.control_beta_max)
+
   def balance(self, terms, step, training):
     batch_rate = elbo.global_batch_mean(terms.rate)
     beta, new_integral, unclipped = controllers.controlvae_update(

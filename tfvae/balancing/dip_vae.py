@@ -85,6 +85,10 @@ class _DIPVAE(Balancer):
       lambda_d = LAMBDA_D_FACTOR[self.variant] * self.lambda_od
     self.lambda_d = check_weight("lambda_d", lambda_d)
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(section.dip_lambda_od, section.dip_lambda_d)
+
   def balance(self, terms: Terms, step, training) -> Balanced:
     del step, training  # Stateless.
     covariance = dip_covariance(terms.z_mean, terms.z_log_variance,

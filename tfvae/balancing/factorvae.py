@@ -137,6 +137,13 @@ class FactorVAE(Balancer):
         learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
     self.discriminator_optimizer.build(self.own_trainable_variables)
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(context.latent_dim, gamma=section.factorvae_gamma,
+               discriminator_units=section.factorvae_units,
+               discriminator_layers=section.factorvae_layers,
+               seed=context.seed)
+
   @property
   def own_trainable_variables(self):
     return list(self.discriminator.trainable_variables)

@@ -127,6 +127,11 @@ class FreeBits(Balancer):
     self.inner = inner
     self.scalar_names = inner.scalar_names
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    raise ValueError("free bits wrap another balancer: build the inner one "
+                     "and pass it as inner=")
+
   def balance(self, terms, step, training):
     clamped = free_bits_per_example(terms.kl_per_dim, self.free_bits,
                                     self.mode)

@@ -54,6 +54,11 @@ class GECO(Balancer):
     self.constraint_ma = self._state("geco_constraint_ma")
     self.initialized = self._state("geco_initialized")
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(section.geco_target, section.geco_target_units,
+               section.geco_alpha, section.geco_rate, section.geco_lambda_init)
+
   def balance(self, terms, step, training):
     divisor = terms.num_features if self.target_units == "per_pixel" else 1
     constraint = terms.distortion / divisor - self.target

@@ -36,6 +36,11 @@ class KLWeight(Balancer):
     super().__init__(name=name, **kwargs)
     self.schedule = schedule
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    del section, context
+    return cls()
+
   def weight(self, terms, step):
     if self.schedule is None:
       return tf.constant(terms.kl_weight, tf.float32)
@@ -77,6 +82,11 @@ class Linear(_Scheduled):
 
   schedule_name = "linear"
 
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(section.kl_warmup_steps, start=section.kl_start,
+               stop=section.kl_stop)
+
   def __init__(self, warmup_steps, start=0.0, stop=None, **kwargs):
     super().__init__(start=start, stop=stop, warmup_steps=warmup_steps,
                      **kwargs)
@@ -87,6 +97,12 @@ class Sigmoid(_Scheduled):
   """Logistic warm-up, k = 10 / T and x0 = T / 2 by default."""
 
   schedule_name = "sigmoid"
+
+  @classmethod
+  def from_config_section(cls, section, context):
+    return cls(section.kl_warmup_steps, start=section.kl_start,
+               stop=section.kl_stop, k=section.kl_sigmoid_k,
+               x0=section.kl_sigmoid_x0)
 
   def __init__(self, warmup_steps, start=0.0, stop=None, k=None, x0=None,
                **kwargs):
@@ -99,6 +115,14 @@ class Cyclical(_Scheduled):
   """Cyclical annealing (Fu et al. 2019): `n_cycles` ramps over `total_steps`."""
 
   schedule_name = "cyclical"
+
+  @classmethod
+  def from_config_section(cls, section, context):
+    # The period defaults to the whole run.
+    period = section.kl_warmup_steps or context.total_steps
+    return cls(period, n_cycles=section.kl_cycles,
+               ratio=section.kl_cycle_ratio, shape=section.kl_cycle_shape,
+               start=section.kl_start, stop=section.kl_stop)
 
   def __init__(self, total_steps, n_cycles=4, ratio=0.5, shape="linear",
                start=0.0, stop=None, **kwargs):

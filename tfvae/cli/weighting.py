@@ -15,12 +15,12 @@ briefly and reports the weight that maximises the likelihood. Bad input is
 one line on stderr and exit status 2.
 """
 
-import os
 import re
-import sys
 
 from absl import app
 from absl import flags
+
+from tfvae.cli import flags as cli
 
 PROGRAM = "weighting.py"
 FLAGS = flags.FLAGS
@@ -88,22 +88,6 @@ def define_flags(flag_values=FLAGS):
 _READ_FLAGS = ("beta", "gamma", "c_max", "iteration_threshold",
                "reconstruction_loss", "rec_reduction", "kl_reduction",
                "loss_reduction", "input_shape", "latent_dim", "sigma")
-
-
-def _flagdefs():
-  """scripts/flagdefs.py's one-line error functions (fail, parse, run_guarded).
-
-  They move into tfvae.cli with the config package; until then they are
-  loaded from the repository's scripts/ directory.
-  """
-  try:
-    import flagdefs  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    root = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    sys.path.insert(0, os.path.join(root, "scripts"))
-    import flagdefs  # pylint: disable=import-outside-toplevel
-  return flagdefs
 
 
 # --------------------------------------------------------------- formatting
@@ -204,23 +188,23 @@ def train_optimal_sigma(dataset, steps, latent_dim, seed, logdir,
                         print_fn=print):
   """Trains tfvae's optimal-sigma Gaussian VAE (beta 1, sum/sum) briefly.
 
-  The one place this program calls the trainer (with a flat Config).
+  The one place this program calls the trainer.
 
   Returns:
     (sigma, event_shape, final_metrics): the decoder sigma at the end
     (sigma*^2 = the last training batch's MSE), the data's event shape and
     the run's final metrics.
   """
-  from tfvae import config as config_lib  # pylint: disable=import-outside-toplevel
-  config = config_lib.Config(
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  config = ExperimentConfig.from_flat(dict(
       dataset=dataset, model="vae", likelihood="gaussian", sigma="optimal",
       rec_reduction="sum", kl_reduction="sum", beta=1.0,
       latent_dim=latent_dim, steps=steps, eval_every=steps,
       checkpoint_every=steps, keep_checkpoints=1, seed=seed, logdir=logdir,
-      resume="false", overwrite=True, verbose=0).validate()
+      resume="false", overwrite=True, verbose=0)).validate()
   from tfvae.training import preflight  # pylint: disable=import-outside-toplevel
   data = preflight.check(config)
-  _flagdefs().import_tensorflow_quietly()
+  cli.import_tensorflow_quietly()
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   final = trainer.train(config, print_fn=print_fn, data=data)
   return float(final["sigma"]), tuple(int(d) for d in data.image_shape), final
@@ -319,17 +303,16 @@ def _flag_names(message):
 
 
 def _main(argv):
-  flagdefs = _flagdefs()
   if len(argv) > 1:
-    flagdefs.fail(PROGRAM, f"unexpected arguments: {' '.join(argv[1:])}")
-  flagdefs.run_guarded(PROGRAM, _run)
+    cli.fail(PROGRAM, f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.run_guarded(PROGRAM, _run)
 
 
 def main(argv=None):
   """Entry point of `tfvae-weighting` and `scripts/weighting.py`."""
   if "from" not in FLAGS:
     define_flags()
-  app.run(_main, argv=argv, flags_parser=_flagdefs().parse)
+  app.run(_main, argv=argv, flags_parser=cli.parse)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """tfvae's own convention: its training flags (this repository's
-`scripts/flagdefs.py` / `tfvae.config.Config`, tfvae 0.1.0).
+`tfvae.config.ExperimentConfig`, whose fields are the flags; tfvae 0.2.0).
 
     loss = rec + beta kl,  rec = NLL summed (--rec_reduction=sum) or averaged
     over the K features, kl = KL summed or averaged over the J latents,
@@ -25,10 +25,10 @@ from tfvae.errors import ConfigError
 from tfvae.objectives import weighting
 
 PEER = "tfvae"
-VERSION = "tfvae 0.1.0"
-SOURCE = "scripts/flagdefs.py, tfvae/config.py"
+VERSION = "tfvae 0.2.0"
+SOURCE = "tfvae/config/"
 LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
-# The defaults of the flags read here (tfvae.config.Config; a test checks
+# The defaults of the flags read here (tfvae.config; a test checks
 # they still agree).
 DEFAULTS = {
     "model": "vae", "reference_rec": "l2", "likelihood": "gaussian",

@@ -221,9 +221,23 @@ def split_validation(images, fraction, seed):
   return images[order[n_val:]], images[order[:n_val]]
 
 
+def check_dataset_path(data_config):
+  """DataError (about `dataset`) when the data set's file or folder is missing."""
+  if data_config.dataset_kind in ("npz", "images", "dsprites_npz"):
+    path = data_config.dataset_argument
+    if not os.path.exists(path):
+      raise DataError(f"dataset: no such file or directory: {path}",
+                      params=("dataset",))
+
+
 def load_data(config):
-  """Loads the data set named by `config.dataset` (see module doc)."""
-  kind, argument = config.dataset_kind, config.dataset_argument
+  """Loads the data set named by `config.data.dataset` (see module doc).
+
+  `config` is an `ExperimentConfig` (its data section, and the training seed
+  for the validation split and static binarisation).
+  """
+  check_dataset_path(config.data)
+  kind, argument = config.data.dataset_kind, config.data.dataset_argument
   if kind in ("dsprites", "dsprites_npz"):
     return _load_dsprites(config)
   validation = None
@@ -236,45 +250,47 @@ def load_data(config):
   elif kind == "tfds":
     images, validation, scale = load_tfds(argument)
   else:
-    raise DataError(f"unknown dataset {config.dataset!r}")
-  if config.max_examples is not None:
-    images = images[:config.max_examples]
+    raise DataError(f"unknown dataset {config.data.dataset!r}")
+  if config.data.max_examples is not None:
+    images = images[:config.data.max_examples]
   if validation is None:
-    if config.validation_fraction > 0:
-      train, validation = split_validation(images, config.validation_fraction,
-                                           config.seed)
+    if config.data.validation_fraction > 0:
+      train, validation = split_validation(
+          images, config.data.validation_fraction, config.training.seed)
     else:
       train, validation = images, images
   else:
     train = images
-    if config.max_examples is not None:
-      validation = validation[:config.max_examples]
-  if config.binarization == "static":
-    train = static_binarize(train, scale, config.seed)
-    validation = static_binarize(validation, scale, config.seed + 1)
+    if config.data.max_examples is not None:
+      validation = validation[:config.data.max_examples]
+  if config.data.binarization == "static":
+    train = static_binarize(train, scale, config.training.seed)
+    validation = static_binarize(validation, scale, config.training.seed + 1)
     scale = 1.0
   support = _support(train, scale)
-  return ImageData(name=config.dataset, train=train, validation=validation,
-                   scale=scale, support=support, num_train=int(train.shape[0]))
+  return ImageData(name=config.data.dataset, train=train,
+                   validation=validation, scale=scale, support=support,
+                   num_train=int(train.shape[0]))
 
 
 def _load_dsprites(config):
   from tfvae.data import dsprites  # pylint: disable=import-outside-toplevel
-  if config.dataset_kind == "dsprites":
+  if config.data.dataset_kind == "dsprites":
     source = dsprites.DSpritesLike()
   else:
-    source = dsprites.DSpritesNpz(config.dataset_argument)
+    source = dsprites.DSpritesNpz(config.data.dataset_argument)
   n = source.num_images
-  if config.max_examples is not None:
-    n = min(n, config.max_examples)
-  rng = np.random.RandomState(config.seed + VALIDATION_SEED_OFFSET)
+  if config.data.max_examples is not None:
+    n = min(n, config.data.max_examples)
+  rng = np.random.RandomState(config.training.seed + VALIDATION_SEED_OFFSET)
   indices = rng.permutation(source.num_images)[:n] if n < source.num_images \
       else rng.permutation(n)
-  n_val = min(max(1, int(round(n * config.validation_fraction))), 2048, n - 1)
+  n_val = min(max(1, int(round(n * config.data.validation_fraction))), 2048,
+              n - 1)
   val_idx, train_idx = np.sort(indices[:n_val]), indices[n_val:]
   validation = source.images(val_idx)
   stream = _IndexStream(source, train_idx)
-  return ImageData(name=config.dataset, train=None, validation=validation,
+  return ImageData(name=config.data.dataset, train=None, validation=validation,
                    scale=1.0, support="binary", stream=stream,
                    num_train=int(train_idx.shape[0]))
 

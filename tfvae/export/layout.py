@@ -8,7 +8,7 @@
 A version directory appears in one `os.rename` of a fully written and flushed
 temporary directory beside it, so it is either complete or absent, also when
 the exporter is killed. Existing versions are never modified. This module
-needs no TensorFlow, so a bad `--export_dir` fails before TensorFlow loads.
+needs no TensorFlow, so a bad `export_dir` fails before TensorFlow loads.
 """
 
 import os
@@ -17,28 +17,18 @@ import secrets
 import shutil
 
 from tfvae.errors import TfvaeError
+# Version lookup lives in tfvae.runs.versions; re-exported for callers here.
+from tfvae.runs.versions import existing_versions  # pylint: disable=unused-import
+from tfvae.runs.versions import next_version
 
 TMP_PREFIX = ".tmp-export-"
 _TMP_PATTERN = re.compile(re.escape(TMP_PREFIX) + r"(\d+)-[0-9a-f]+$")
 _MAX_RENAME_ATTEMPTS = 100
+PARAM = ("export_dir",)
 
 
 class ExportError(TfvaeError):
   """An export target that cannot be used."""
-
-
-def existing_versions(export_base):
-  """Sorted integer versions present under `export_base`."""
-  if not os.path.isdir(export_base):
-    return []
-  return sorted(int(name) for name in os.listdir(export_base)
-                if name.isdigit() and
-                os.path.isdir(os.path.join(export_base, name)))
-
-
-def next_version(export_base):
-  versions = existing_versions(export_base)
-  return versions[-1] + 1 if versions else 1
 
 
 def check_export_base(export_base):
@@ -47,24 +37,25 @@ def check_export_base(export_base):
   Only reads the file system.
   """
   if not export_base:
-    raise ExportError("--export_dir must not be empty")
+    raise ExportError("export_dir must not be empty", params=PARAM)
   path = os.path.abspath(export_base)
   if os.path.exists(path) and not os.path.isdir(path):
-    raise ExportError(f"--export_dir {export_base} exists and is not a "
-                      "directory")
+    raise ExportError(f"export_dir {export_base} exists and is not a "
+                      "directory", params=PARAM)
   if os.path.exists(os.path.join(path, "saved_model.pb")):
     raise ExportError(
-        f"--export_dir {export_base} is itself a SavedModel; give the model's "
-        f"base directory (versions go to {os.path.dirname(path)}/<version>)")
+        f"export_dir {export_base} is itself a SavedModel; give the model's "
+        f"base directory (versions go to {os.path.dirname(path)}/<version>)",
+        params=PARAM)
   ancestor = path
   while not os.path.exists(ancestor):
     ancestor = os.path.dirname(ancestor)
   if not os.path.isdir(ancestor):
-    raise ExportError(f"--export_dir {export_base}: {ancestor} is not a "
-                      "directory")
+    raise ExportError(f"export_dir {export_base}: {ancestor} is not a "
+                      "directory", params=PARAM)
   if not os.access(ancestor, os.W_OK | os.X_OK):
-    raise ExportError(f"--export_dir {export_base}: {ancestor} is not "
-                      "writable")
+    raise ExportError(f"export_dir {export_base}: {ancestor} is not "
+                      "writable", params=PARAM)
 
 
 def _pid_alive(pid):

@@ -1,89 +1,73 @@
-"""Builds the model and the balancer that a run's config describes.
+"""Builds the model and the balancer that an `ExperimentConfig` describes.
 
-This is where the command line's names become objects: the model never
-branches over method names, the factory maps them once.
+This is where the command line's names become objects, once: each balancer
+class reads its own settings (`Balancer.from_config_section`), so neither the
+factory nor the model branches over method names.
 """
 
 from tfvae import balancing
 from tfvae import likelihoods
 from tfvae import networks
-from tfvae.balancing import kl_parts
 from tfvae.models.reference import ReferenceVAE
 from tfvae.models.vae import VAE
 from tfvae.objectives.weighting import Weighting
 
 
 def build_balancer(config, total_steps=None, dataset_size=None):
-  """The `Balancer` for the config's balancer and KL schedule settings.
+  """The `Balancer` of the config's balancer section.
+
+  `balancer=none` means the KL weight of `kl_schedule` (constant, linear,
+  sigmoid, cyclical); free bits wrap whichever balancer that gives.
 
   Args:
-    config: the balancer settings (`balancer`, `kl_schedule`, `kl_*`,
-      `free_bits*`, `capacity_*`, `geco_*`, `control_*`).
-    total_steps: the run's length, the cyclical schedule's default period.
+    config: the `ExperimentConfig`.
+    total_steps: the run's length (the cyclical schedule's default period).
     dataset_size: the training set's size N (beta-TCVAE's estimator).
   """
-  name = config.balancer
-  if name in kl_parts.BALANCERS:
-    balancer = balancing.get(name, **kl_parts.balancer_kwargs(config,
-                                                              dataset_size))
-  elif name == "capacity":
-    balancer = balancing.Capacity(config.capacity_gamma, config.capacity_max,
-                                  config.capacity_steps)
-  elif name == "geco":
-    balancer = balancing.GECO(config.geco_target, config.geco_target_units,
-                              config.geco_alpha, config.geco_rate,
-                              config.geco_lambda_init)
-  elif name == "controlvae":
-    balancer = balancing.ControlVAE(
-        config.control_kl_target, config.control_kp, config.control_ki,
-        config.control_beta_min, config.control_beta_max)
-  else:
-    balancer = _kl_weight(config, total_steps)
-  if config.free_bits > 0:
-    balancer = balancing.FreeBits(config.free_bits, config.free_bits_mode,
+  section = config.balancer
+  name = section.balancer if section.balancer != "none" else \
+      section.kl_schedule
+  context = balancing.BuildContext(
+      total_steps=total_steps, dataset_size=dataset_size,
+      latent_dim=config.model.latent_dim, seed=config.training.seed)
+  balancer = balancing.lookup(name).from_config_section(section, context)
+  if section.free_bits > 0:
+    balancer = balancing.FreeBits(section.free_bits, section.free_bits_mode,
                                   inner=balancer)
   return balancer
 
 
-def _kl_weight(config, total_steps):
-  common = {"start": config.kl_start, "stop": config.kl_stop}
-  if config.kl_schedule == "linear":
-    return balancing.Linear(config.kl_warmup_steps, **common)
-  if config.kl_schedule == "sigmoid":
-    return balancing.Sigmoid(config.kl_warmup_steps, k=config.kl_sigmoid_k,
-                             x0=config.kl_sigmoid_x0, **common)
-  if config.kl_schedule == "cyclical":
-    period = config.kl_warmup_steps or total_steps
-    return balancing.Cyclical(period, n_cycles=config.kl_cycles,
-                              ratio=config.kl_cycle_ratio,
-                              shape=config.kl_cycle_shape, **common)
-  return balancing.KLWeight()
+def build_weighting(config):
+  objective = config.objective
+  return Weighting(objective.rec_reduction, objective.kl_reduction,
+                   objective.beta, objective.beta_norm)
 
 
-def build_model(config, event_shape, total_steps=None, data_in_unit_interval=True,
-                dataset_size=None):
-  """Returns an uncompiled, built `ReferenceVAE` or `VAE` for events of this shape."""
+def build_model(config, event_shape, total_steps=None,
+                data_in_unit_interval=True, dataset_size=None):
+  """Returns an uncompiled, built `ReferenceVAE` or `VAE` for events of this
+  shape; `data_in_unit_interval` resolves `gaussian_mean=auto`."""
   event_shape = tuple(int(d) for d in event_shape)
-  encoder = networks.build_encoder(event_shape, config.latent_dim,
-                                   config.architecture, config.hidden_units)
-  if config.model == "reference":
-    decoder = networks.build_decoder(event_shape, config.latent_dim, 1,
-                                     config.architecture, config.hidden_units)
-    model = ReferenceVAE(encoder, decoder, rec=config.reference_rec,
-                         seed=config.seed, name="reference_vae")
+  model = config.model
+  seed = config.training.seed
+  encoder = networks.build_encoder(event_shape, model.latent_dim,
+                                   model.architecture, model.hidden_units)
+  if model.model == "reference":
+    decoder = networks.build_decoder(event_shape, model.latent_dim, 1,
+                                     model.architecture, model.hidden_units)
+    vae = ReferenceVAE(encoder, decoder, rec=model.reference_rec, seed=seed,
+                       name="reference_vae")
   else:
-    mean = getattr(config, "gaussian_mean", "auto")
+    mean = model.gaussian_mean
     if mean == "auto":
       mean = "sigmoid" if data_in_unit_interval else "identity"
     likelihood = likelihoods.make_likelihood(
-        config.likelihood, config.sigma, channels=event_shape[-1], mean=mean)
-    decoder = networks.build_decoder(event_shape, config.latent_dim,
+        model.likelihood, model.sigma, channels=event_shape[-1], mean=mean)
+    decoder = networks.build_decoder(event_shape, model.latent_dim,
                                      likelihood.params_per_feature,
-                                     config.architecture, config.hidden_units)
-    model = VAE(encoder, decoder, likelihood,
-                weighting=Weighting(config.rec_reduction, config.kl_reduction,
-                                    config.beta, config.beta_norm),
-                balancer=build_balancer(config, total_steps, dataset_size),
-                kl_estimator=config.kl_estimator, seed=config.seed, name="vae")
-  model.build((None,) + event_shape)
-  return model
+                                     model.architecture, model.hidden_units)
+    vae = VAE(encoder, decoder, likelihood, weighting=build_weighting(config),
+              balancer=build_balancer(config, total_steps, dataset_size),
+              kl_estimator=model.kl_estimator, seed=seed, name="vae")
+  vae.build((None,) + event_shape)
+  return vae

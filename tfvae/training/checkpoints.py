@@ -21,6 +21,7 @@ import os
 import tensorflow as tf
 
 from tfvae.errors import TfvaeError
+from tfvae.runs import checkpoints as run_checkpoints
 
 
 class CheckpointError(TfvaeError):
@@ -88,10 +89,7 @@ def restore(manager, path=None):
 def restore_model(model, path):
   """Restores only the model's variables from a checkpoint path or directory."""
   if os.path.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if latest is None:
-      nested = os.path.join(path, "checkpoints")
-      latest = tf.train.latest_checkpoint(nested) if os.path.isdir(nested) else None
+    latest = run_checkpoints.latest_checkpoint(path)
     if latest is None:
       raise CheckpointError(f"no checkpoint found in {path}")
     path = latest

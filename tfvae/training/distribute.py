@@ -22,9 +22,9 @@ _STRATEGIES = {}
 
 def make_strategy(config):
   """The strategy named by `--strategy` (created once per process)."""
-  if config.strategy == "default":
+  if config.runtime.strategy == "default":
     return tf.distribute.get_strategy()
-  key = (config.strategy, config.tpu)
+  key = (config.runtime.strategy, config.runtime.tpu)
   if key not in _STRATEGIES:
     _STRATEGIES[key] = _new_strategy(config)
   return _STRATEGIES[key]
@@ -37,23 +37,24 @@ def mirrored_devices():
 
 
 def _new_strategy(config):
-  if config.strategy == "mirrored":
+  if config.runtime.strategy == "mirrored":
     return tf.distribute.MirroredStrategy(mirrored_devices())
-  if config.strategy == "multi_worker":
+  if config.runtime.strategy == "multi_worker":
     if "TF_CONFIG" not in os.environ:
-      raise ConfigError("--strategy=multi_worker needs the TF_CONFIG "
-                        "environment variable")
+      raise ConfigError("strategy=multi_worker needs the TF_CONFIG "
+                        "environment variable", params=("strategy",))
     try:
       json.loads(os.environ["TF_CONFIG"])
     except ValueError:
       raise ConfigError("TF_CONFIG is not valid JSON") from None
     return tf.distribute.MultiWorkerMirroredStrategy()
-  if config.strategy == "tpu":
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.tpu)
+  if config.runtime.strategy == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=config.runtime.tpu)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
-  raise ConfigError(f"unknown strategy {config.strategy!r}")
+  raise ConfigError(f"unknown strategy {config.runtime.strategy!r}")
 
 
 def set_mixed_precision(policy):

@@ -3,8 +3,8 @@
 `check(config)` raises the one-line `TfvaeError` a bad flag, data set, logdir
 or export target would cause, before the script imports TensorFlow and
 before anything is written: configuration values and combinations, the
-export target, the logdir rules of `tfvae.training.rundir` (another config
-without `--overwrite`, `--resume=false` on an existing run), readable data
+export target, the logdir rules of `tfvae.runs.rundir` (another config
+without `overwrite`, `resume="false"` on an existing run), readable data
 of a valid shape and dtype inside the likelihood's support, and a batch that
 fits the training set. The trainer repeats the data and logdir checks (cheap)
 for library callers that skip this module.
@@ -13,13 +13,15 @@ for library callers that skip this module.
 from tfvae.data import datasets
 from tfvae.errors import DataError
 from tfvae.export import layout
-from tfvae.training import rundir
+from tfvae.runs import rundir
 
 
 def check_batch_size(config, data):
-  if data.num_train < config.batch_size:
-    raise DataError(f"--batch_size={config.batch_size} is larger than the "
-                    f"{data.num_train} training examples")
+  batch_size = config.training.batch_size
+  if data.num_train < batch_size:
+    raise DataError(f"batch_size={batch_size} is larger than the "
+                    f"{data.num_train} training examples",
+                    params=("batch_size",))
 
 
 def check(config):
@@ -28,11 +30,12 @@ def check(config):
   Writes nothing.
   """
   config.validate()
-  if config.export_dir is not None:
-    layout.check_export_base(config.export_dir)
+  if config.run.export_dir is not None:
+    layout.check_export_base(config.run.export_dir)
   rundir.check(config)
   data = datasets.load_data(config)
-  datasets.check_support(data, config.likelihood, config.model,
-                         config.reference_rec)
+  model = config.model
+  datasets.check_support(data, model.likelihood, model.model,
+                         model.reference_rec)
   check_batch_size(config, data)
   return data

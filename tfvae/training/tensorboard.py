@@ -10,6 +10,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfvae.runs import files
+
 
 def make_writers(logdir):
   return {name: tf.summary.create_file_writer(os.path.join(logdir, name))
@@ -52,8 +54,7 @@ def truncate_events(logdir, max_step):
         kept.append(record.numpy())
     if not dropped:
       continue
-    tmp = path + ".truncating"
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for record in kept:
-        writer.write(record)
-    os.replace(tmp, path)
+    with files.atomic_path(path) as tmp:
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for record in kept:
+          writer.write(record)

@@ -8,7 +8,6 @@ step's batch values and every evaluation.
 """
 
 import math
-import os
 import time
 
 import keras
@@ -18,13 +17,14 @@ import tensorflow as tf
 from tfvae import __version__
 from tfvae.data import datasets
 from tfvae.data import pipeline
-from tfvae.errors import DataError
 from tfvae.export import layout
 from tfvae.models.factory import build_model
 from tfvae.training import callbacks as cb
 from tfvae.training import checkpoints
 from tfvae.training import distribute
-from tfvae.training import rundir
+from tfvae.runs import paths
+from tfvae.runs import rundir
+from tfvae.training import preflight
 from tfvae.training import tensorboard as tb
 
 NUM_IMAGES_LOGGED = 8
@@ -43,10 +43,11 @@ DEFAULT_STEPS = 2000
 
 def total_steps(config, num_train):
   """--steps, or --epochs full passes (full batches only), or the default."""
-  if config.steps is not None:
-    return config.steps
-  if config.epochs is not None:
-    return config.epochs * max(1, num_train // config.batch_size)
+  if config.training.steps is not None:
+    return config.training.steps
+  if config.training.epochs is not None:
+    return config.training.epochs * max(
+        1, num_train // config.training.batch_size)
   return DEFAULT_STEPS
 
 
@@ -63,8 +64,8 @@ def requested_steps_per_execution(config, strategy=None):
   if strategy is not None and strategy.num_replicas_in_sync > 1 and \
       not isinstance(strategy, tf.distribute.TPUStrategy):
     return 1
-  if config.steps_per_execution > 0:
-    return config.steps_per_execution
+  if config.runtime.steps_per_execution > 0:
+    return config.runtime.steps_per_execution
   return AUTO_STEPS_PER_EXECUTION
 
 
@@ -74,8 +75,8 @@ def execution_steps(config, start_step, total, strategy=None):
   run, so every evaluation, checkpoint and the last step end an execution
   (Keras would otherwise run past them: an epoch is whole executions)."""
   steps = requested_steps_per_execution(config, strategy)
-  for interval in (config.eval_every, config.checkpoint_every, start_step,
-                   total - start_step):
+  for interval in (config.run.eval_every, config.run.checkpoint_every,
+                   start_step, total - start_step):
     steps = math.gcd(steps, interval)
   return max(steps, 1)
 
@@ -86,8 +87,9 @@ def build_compiled_model(config, event_shape, strategy=None, total_steps=None,
   with strategy.scope():
     model = build_model(config, event_shape, total_steps,
                         data_in_unit_interval, dataset_size)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  jit_compile=config.jit_compile,
+    model.compile(optimizer=keras.optimizers.Adam(
+        config.training.learning_rate),
+                  jit_compile=config.runtime.jit_compile,
                   steps_per_execution=requested_steps_per_execution(
                       config, strategy))
   return model
@@ -105,24 +107,23 @@ def train(config, print_fn=print, data=None):
   """
   config.validate()
   started = time.time()
-  keras.utils.set_random_seed(config.seed)
-  distribute.set_mixed_precision(config.mixed_precision)
+  keras.utils.set_random_seed(config.training.seed)
+  distribute.set_mixed_precision(config.runtime.mixed_precision)
   if data is None:
     data = datasets.load_data(config)
-  warning = datasets.check_support(data, config.likelihood, config.model,
-                                   config.reference_rec)
+  warning = datasets.check_support(data, config.model.likelihood,
+                                   config.model.model,
+                                   config.model.reference_rec)
   if warning:
     print_fn(warning)
-  if data.num_train < config.batch_size:
-    raise DataError(f"--batch_size={config.batch_size} is larger than the "
-                    f"{data.num_train} training examples")
+  preflight.check_batch_size(config, data)
   # Only now touch the logdir: every input error above leaves disk unchanged.
-  if config.export_dir is not None:
-    layout.check_export_base(config.export_dir)
+  if config.run.export_dir is not None:
+    layout.check_export_base(config.run.export_dir)
   resuming = rundir.prepare(config)
 
   strategy = distribute.make_strategy(config)
-  if config.steps_per_execution > 1 and \
+  if config.runtime.steps_per_execution > 1 and \
       requested_steps_per_execution(config, strategy) == 1:
     print_fn(f"note: {strategy.num_replicas_in_sync} replicas run one step "
              "per call (--steps_per_execution is ignored, see "
@@ -132,56 +133,60 @@ def train(config, print_fn=print, data=None):
                                data.in_unit_interval, data.num_train)
   with strategy.scope():
     checkpoints.build_optimizer(model)
-  manager = checkpoints.make_manager(model, rundir.checkpoint_dir(config.logdir),
-                                     config.keep_checkpoints)
+  logdir = config.run.logdir
+  manager = checkpoints.make_manager(model, paths.checkpoint_dir(logdir),
+                                     config.run.keep_checkpoints)
   start_step = 0
   if resuming:
     restored = checkpoints.restore(manager)
     start_step = int(model.optimizer.iterations.numpy())
     if restored:
-      print_fn(f"resuming {config.logdir} from {restored} (step {start_step})")
+      print_fn(f"resuming {logdir} from {restored} (step {start_step})")
   # Shape and scale of the data, for scripts/export.py (after the restore: a
   # checkpoint that does not fit leaves the run dir as it was).
   spec = rundir.data_spec(data)
-  if rundir.read_data_spec(config.logdir) != spec:
-    rundir.write_json(os.path.join(config.logdir, rundir.DATA_FILE), spec)
-  tb.truncate_events(config.logdir, start_step)
+  if rundir.read_data_spec(logdir) != spec:
+    rundir.write_data_spec(logdir, spec)
+  tb.truncate_events(logdir, start_step)
 
-  writers = tb.make_writers(config.logdir)
+  writers = tb.make_writers(logdir)
   if start_step == 0:
     tb.write_text(writers["train"], "config", config.to_json())
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
-                                  config.binarization, config.seed + 1)
+                                  config.data.binarization,
+                                  config.training.seed + 1)
   preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
              data.scale)
   evaluation = cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
-                                     image_every=config.image_every,
-                                     print_fn=print_fn, seed=config.seed)
-  saver = cb.PeriodicCheckpoint(manager, config.checkpoint_every,
+                                     image_every=config.run.image_every,
+                                     print_fn=print_fn,
+                                     seed=config.training.seed)
+  saver = cb.PeriodicCheckpoint(manager, config.run.checkpoint_every,
                                 writers=writers.values())
   # The saver comes after the evaluation: see PeriodicCheckpoint.
   callbacks = [cb.NonFiniteGuard(manager), cb.StepLimit(steps),
-               cb.BatchScalars(writers["train"], config.log_every), evaluation,
-               saver]
+               cb.BatchScalars(writers["train"], config.runtime.log_every),
+               evaluation, saver]
 
   if start_step < steps:
-    train_ds = pipeline.train_dataset(data, config.batch_size, config.seed,
-                                      config.binarization)
+    train_ds = pipeline.train_dataset(data, config.training.batch_size,
+                                      config.training.seed,
+                                      config.data.binarization)
     # The pipeline is deterministic given the seed: skip what was consumed.
     train_ds = train_ds.skip(start_step)
     # Keras' fit distributes it with the strategy's own API
     # (experimental_distribute_dataset) when a strategy is active.
     remaining = steps - start_step
-    chunk = config.eval_every
+    chunk = config.run.eval_every
     # At most the compiled value (the model's per-step log has that many rows).
     model.steps_per_execution = execution_steps(config, start_step, steps,
                                                 strategy)
     model.fit(train_ds, epochs=math.ceil(remaining / chunk),
               steps_per_epoch=chunk, callbacks=callbacks,
-              verbose=config.verbose)
+              verbose=config.run.verbose)
     saver.save_final()
   else:
-    print_fn(f"{config.logdir} already reached step {steps}; evaluating only")
+    print_fn(f"{logdir} already reached step {steps}; evaluating only")
     # Its events are logged already: a second point at this step would
     # duplicate it in TensorBoard.
     evaluation.writer = tf.summary.create_noop_writer()
@@ -194,18 +199,17 @@ def train(config, print_fn=print, data=None):
   final.update(final_weighting(model, config))
   final.update({
       "step": int(model.optimizer.iterations.numpy()),
-      "dataset": config.dataset,
+      "dataset": config.data.dataset,
       "tfvae_version": __version__,
       "train_seconds": round(time.time() - started, 1),
   })
-  rundir.write_json(os.path.join(config.logdir, rundir.FINAL_METRICS_FILE),
-                    final)
+  rundir.write_final_metrics(logdir, final)
   for writer in writers.values():
     writer.close()
-  if config.export_dir:
+  if config.run.export_dir:
     from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
     final["export_path"] = saved_model.export(
-        model, config, config.export_dir,
+        model, config, config.run.export_dir,
         uint8_scale=spec["uint8_scale"])
   return final
 
@@ -216,16 +220,19 @@ def final_weighting(model, config):
             for name in ("kl_weight", "beta_eff", "beta_norm")}
   if "sigma" in model.last_batch:
     values["sigma"] = float(model.last_batch["sigma"].numpy())
-  shared_sigma = (config.model == "vae" and config.likelihood == "gaussian" and
-                  config.sigma not in ("learned_channel", "learned_pixel"))
-  if shared_sigma or (config.model == "reference" and
-                      config.reference_rec == "l2"):
+  model_config = config.model
+  shared_sigma = (model_config.model == "vae" and
+                  model_config.likelihood == "gaussian" and
+                  model_config.sigma not in ("learned_channel",
+                                             "learned_pixel"))
+  if shared_sigma or (model_config.model == "reference" and
+                      model_config.reference_rec == "l2"):
     # The weight on summed KL per unit of summed squared error, the question's
     # L2/sum units: a Gaussian NLL is SSE / (2 sigma^2) + const.
     sigma_sq = values["sigma"]**2 if "sigma" in values else 0.5
     values["beta_sse_units"] = values["beta_eff"] * 2.0 * sigma_sq
-  values["rec_reduction"] = config.rec_reduction
-  values["kl_reduction"] = config.kl_reduction
+  values["rec_reduction"] = config.objective.rec_reduction
+  values["kl_reduction"] = config.objective.kl_reduction
   return values
 
 

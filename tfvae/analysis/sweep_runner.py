@@ -1,0 +1,165 @@
+"""A whole sweep: plan the points, train them, evaluate them, write the report.
+
+`run_sweep(spec, ...)` is what `tfvae-sweep` does; the planning is in
+`tfvae.analysis.sweep`, the report in `tfvae.analysis.sweep_report`. Each
+point trains as its own process (`train_command + point.args`), so a sweep is
+ordinary runs and resumes like them; evaluations follow one by one.
+"""
+
+# pylint: disable=import-outside-toplevel
+
+import dataclasses
+import os
+import shlex
+import sys
+
+from tfvae.analysis import sweep
+from tfvae.errors import ConfigError, TfvaeError
+
+# How a point's training runs: the tfvae-train program of this interpreter.
+TRAIN_COMMAND = (sys.executable, "-m", "tfvae.cli.train")
+
+
+@dataclasses.dataclass
+class SweepSpec:
+  """What to sweep.
+
+  Attributes:
+    sweep_dir: one run directory per point, logs/, the report.
+    grids: `FLAG=V1,V2,...` strings; several make their cartesian product.
+    presets: flagfiles, one more axis of the product.
+    include: finished run directories of other methods to add to the report.
+    base_args: training arguments passed to every point.
+    jobs: trainings at a time.
+    reevaluate: evaluate every run again even when up to date.
+    dry_run: print the training commands and stop.
+  """
+
+  sweep_dir: str = "runs/sweep"
+  grids: list = dataclasses.field(default_factory=list)
+  presets: list = dataclasses.field(default_factory=list)
+  include: list = dataclasses.field(default_factory=list)
+  base_args: list = dataclasses.field(default_factory=list)
+  jobs: int = 1
+  reevaluate: bool = False
+  dry_run: bool = False
+
+  def validate(self):
+    if self.jobs < 1:
+      raise ConfigError(f"jobs must be >= 1, got {self.jobs}",
+                        params=("jobs",))
+    if not (self.grids or self.presets or self.include):
+      raise ConfigError("nothing to sweep: give grid=FLAG=V1,V2,... and/or "
+                        "presets=A.flags,B.flags", params=("grid", "presets"))
+    return self
+
+
+def plan(spec, config_of_args):
+  """(points with their configs, [(name, path)] of included runs, grid names).
+
+  `config_of_args(args)` is the validated config of one point's training
+  arguments (the command line's parser); its ConfigError names the point.
+  """
+  grids = [sweep.parse_grid(g) for g in spec.grids]
+  grid_names = (["preset"] if spec.presets else []) + [n for n, _ in grids]
+  points = []
+  if spec.grids or spec.presets:
+    points = sweep.plan_points(spec.sweep_dir, spec.base_args, grids,
+                               spec.presets)
+  for point in points:
+    try:
+      point.config = config_of_args(point.args)
+    except ConfigError as e:
+      raise ConfigError(f"point {point.name}: {e}", params=e.params) from None
+  included = []
+  for path in spec.include:
+    if not sweep.training_done(path):
+      raise ConfigError(f"include={path}: not a finished tfvae run (no "
+                        "final_metrics.json)", params=("include",))
+    name = base = os.path.basename(os.path.normpath(path))
+    taken = {p.name for p in points} | {n for n, _ in included}
+    i = 2
+    while name in taken:
+      name, i = f"{base}_{i}", i + 1
+    included.append((name, path))
+  return points, included, grid_names
+
+
+def _evaluate_all(plan_rows, trained, spec, options, print_fn):
+  """Evaluates (or keeps) every run; returns (report rows, failure lines)."""
+  from tfvae import evaluation
+  from tfvae.analysis import sweep_report
+  failed, rows = [], []
+  for name, kind, logdir, json_path, tb_dir, values in plan_rows:
+    if name in trained and not trained[name].ok:
+      failed.append(f"{name}: {trained[name].message}")
+      continue
+    if spec.reevaluate or not sweep.evaluation_current(
+        json_path, logdir, options.iw_samples, options.elbo_samples):
+      try:
+        result = evaluation.evaluate_run(
+            logdir, iw_samples=options.iw_samples, metrics=options.metrics,
+            sizes=options.sizes, tensorboard_dir=tb_dir,
+            elbo_samples=options.elbo_samples)
+      except TfvaeError as e:
+        failed.append(f"{name}: evaluation failed: {e}")
+        continue
+      evaluation.write_json(json_path, result)
+      print_fn(f"{name}: evaluated (-ELBO {result['neg_elbo']:.3f}, rate "
+               f"{result['rate']:.3f}, distortion "
+               f"{result['distortion']:.3f})")
+    else:
+      print_fn(f"{name}: up to date")
+    rows.append(sweep_report.collect_row(name, kind, logdir, json_path,
+                                         values))
+  return rows, failed
+
+
+def run_sweep(spec, options, config_of_args, print_fn=print,
+              train_command=TRAIN_COMMAND):
+  """Plans, trains, evaluates and reports a sweep.
+
+  Args:
+    spec: the `SweepSpec`.
+    options: `tfvae.evaluation.EvaluationOptions` (iw_samples, elbo_samples,
+      metrics, sizes) of every evaluation.
+    config_of_args: see `plan`.
+    print_fn: progress lines.
+    train_command: the program each point's arguments are appended to.
+
+  Returns:
+    (number of runs planned, [failure lines]); nothing else on a dry run.
+  """
+  from tfvae import evaluation
+  from tfvae.analysis import sweep_report
+  spec.validate()
+  points, included, grid_names = plan(spec, config_of_args)
+  for point in points:
+    print_fn(f"{point.name}: python scripts/train.py "
+             + " ".join(shlex.quote(a) for a in point.args))
+  if spec.dry_run:
+    return len(points), []
+  log_dir = os.path.join(spec.sweep_dir, sweep.LOG_DIR)
+  trainings = [
+      (p.name, list(train_command) + p.args,
+       os.path.join(log_dir, p.name + ".log"))
+      for p in points
+      if not sweep.training_done(p.logdir, p.config.training.steps)]
+  trained = sweep.run_trainings(trainings, spec.jobs)
+  # (name, kind, logdir, evaluation JSON, TensorBoard dir, grid values)
+  plan_rows = [(p.name, "sweep", p.logdir,
+                os.path.join(p.logdir, sweep.EVALUATION_FILE),
+                evaluation.default_output_paths(p.logdir)[1], p.values)
+               for p in points]
+  plan_rows += [(name, "included", path,
+                 os.path.join(spec.sweep_dir, sweep.INCLUDED_DIR,
+                              name + ".json"), None, {})
+                for name, path in included]
+  rows, failed = _evaluate_all(plan_rows, trained, spec, options, print_fn)
+  if rows:
+    paths, table = sweep_report.write_report(rows, spec.sweep_dir, grid_names)
+    print_fn()
+    print_fn(table)
+    for what, path in paths.items():
+      print_fn(f"written: {path} ({what})")
+  return len(plan_rows), failed

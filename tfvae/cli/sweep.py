@@ -1,0 +1,99 @@
+"""tfvae-sweep: a sweep of ordinary training runs and the rate-distortion
+plane (also `python scripts/sweep.py`).
+
+    tfvae-sweep --flagfile=scripts/flags/rd_digits_bernoulli.flags \\
+        --grid=beta=0.25,0.5,1,2,4,8 --sweep_dir=runs/rd_digits --jobs=2
+    tfvae-sweep --steps=1000 --jobs=2 --sweep_dir=runs/likelihoods \\
+      --presets=scripts/flags/bernoulli.flags,scripts/flags/continuous_bernoulli.flags
+
+Every point of the grid (the cartesian product of all --grid flags and of
+--presets) is a training run with its own logdir <sweep_dir>/<point>; all
+other training flags given here (on the command line or in --flagfile) are
+passed to every point. Finished runs are skipped, so rerunning the same command
+resumes a sweep. Each run is then evaluated like tfvae-evaluate does (IWAE NLL
+with --iw_samples, disentanglement metrics on data sets with factors, sizes
+from the --metric_* flags; kept when up to date) and the sweep
+writes <sweep_dir>/sweep.csv, sweep.md, rd_plane.png and TensorBoard HParams
+(`tensorboard --logdir <sweep_dir>`). --include=RUNDIR adds finished runs of
+other methods to the table and the plot.
+"""
+
+import os
+import sys
+
+from absl import flags
+
+from tfvae.cli import flags as cli
+from tfvae.config import ExperimentConfig
+from tfvae.errors import ConfigError
+
+FLAGS = flags.FLAGS
+# Training flags that are not passed on to the points (the sweep sets them).
+NOT_PASSED = ("logdir",)
+EVALUATION_OPTIONS = ("iw_samples", "elbo_samples", "metrics", "sizes")
+
+
+def define_flags():
+  cli.define_config_flags()
+  flags.DEFINE_multi_string("grid", [], "FLAG=V1,V2,...: values of one "
+                            "training flag; several --grid make their "
+                            "cartesian product.")
+  flags.DEFINE_list("presets", [], "Flagfiles to run as points (one more axis "
+                    "of the product), e.g. scripts/flags/bernoulli.flags,...")
+  flags.DEFINE_multi_string("include", [], "A finished run directory of "
+                            "another method to add to the table and the plot "
+                            "(repeatable).")
+  flags.DEFINE_string("sweep_dir", "runs/sweep", "Directory of the sweep: one "
+                      "run directory per point, logs/, the report.")
+  flags.DEFINE_integer("jobs", 1, "Runs trained at a time, each in its own "
+                       "process (the evaluations follow, one by one).")
+  cli.define_evaluation_flags(EVALUATION_OPTIONS)
+  flags.DEFINE_bool("reevaluate", False, "Evaluate every run again even when "
+                    "its evaluation is up to date.")
+  flags.DEFINE_bool("dry_run", False, "Print the training commands and stop.")
+
+
+def config_of_args(args):
+  """Parses one point's arguments like tfvae-train would; its config."""
+  values = flags.FlagValues()
+  cli.define_config_flags(flag_values=values)
+  try:
+    values(["train.py"] + args)
+  except flags.Error as e:
+    raise ConfigError(str(e).splitlines()[0]) from None
+  except OSError as e:
+    raise ConfigError(f"cannot read flagfile: {e}") from None
+  return cli.config_from_flags(flag_values=values)
+
+
+def main(argv):
+  program = os.path.basename(argv[0])
+  cli.no_arguments(program, argv)
+
+  def sweep():
+    # pylint: disable-next=import-outside-toplevel
+    from tfvae.analysis.sweep_runner import SweepSpec, run_sweep
+    base_args = [FLAGS[name].serialize()
+                 for name in ExperimentConfig.field_sections()
+                 if FLAGS[name].present and name not in NOT_PASSED]
+    spec = SweepSpec(FLAGS.sweep_dir, FLAGS.grid, FLAGS.presets, FLAGS.include,
+                     base_args, FLAGS.jobs, FLAGS.reevaluate, FLAGS.dry_run)
+    spec.validate()
+    options = cli.evaluation_options(EVALUATION_OPTIONS)
+    planned, failed = run_sweep(spec, options, config_of_args)
+    if failed:
+      for line in failed:
+        print(line, file=sys.stderr)
+      cli.fail(program, f"{len(failed)} of {planned} runs failed", code=1)
+
+  cli.run_guarded(program, sweep)
+
+
+def run():
+  """Console entry point."""
+  define_flags()
+  cli.run_program(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,73 @@
+"""What every config section shares: documented fields and value checks.
+
+A section is a small dataclass; each field is declared with `option`, which
+keeps its help text and (for a choice) its allowed values in the field's
+metadata, so the command line's flags (`tfvae.cli.flags`) are generated from
+the one declaration. Check helpers raise `ConfigError` naming the field
+(`latent_dim must be an integer >= 1, got 0`), never a flag.
+"""
+
+import dataclasses
+import math
+import typing
+
+from tfvae.errors import ConfigError
+
+
+def option(default, help, choices=None):  # pylint: disable=redefined-builtin
+  """A dataclass field with its help text and allowed values (or None)."""
+  metadata = {"help": help}
+  if choices is not None:
+    metadata["choices"] = tuple(choices)
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+def choices_of(cls, name):
+  """The allowed values of field `name` of section `cls` (None: any)."""
+  return next(f for f in dataclasses.fields(cls)
+              if f.name == name).metadata.get("choices")
+
+
+def value_type(cls, name):
+  """The plain Python type of a field: bool, int, float or str."""
+  hint = typing.get_type_hints(cls)[name]
+  args = [a for a in typing.get_args(hint) if a is not type(None)]
+  if typing.get_origin(hint) is typing.Literal:
+    return type(args[0])
+  if args:  # Optional[X]
+    inner = args[0]
+    if typing.get_origin(inner) is typing.Literal:
+      return type(typing.get_args(inner)[0])
+    return inner
+  return hint
+
+
+class Section:
+  """Mixin of a config section: choice checks and a flat dict."""
+
+  def check_choices(self):
+    for field in dataclasses.fields(self):
+      choices = field.metadata.get("choices")
+      if choices is not None:
+        one_of(field.name, getattr(self, field.name), choices)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def one_of(name, value, choices):
+  if value not in choices:
+    raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}",
+                      params=(name,))
+
+
+def positive_int(name, value):
+  if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    raise ConfigError(f"{name} must be an integer >= 1, got {value!r}",
+                      params=(name,))
+
+
+def non_negative_finite(name, value):
+  if value is not None and not (value >= 0 and math.isfinite(value)):
+    raise ConfigError(f"{name} must be >= 0 and finite, got {value}",
+                      params=(name,))

@@ -1,0 +1,39 @@
+"""Exporting a training run's checkpoint: rebuild, restore, publish a version."""
+
+# TensorFlow loads lazily, so a bad run or target fails before it does.
+# pylint: disable=import-outside-toplevel
+
+from tfvae.runs import checkpoints as run_checkpoints
+from tfvae.runs import rundir
+
+
+def load_run(checkpoint):
+  """(config, data spec, checkpoint prefix) of a run, without TensorFlow.
+
+  `checkpoint` is a run's logdir (its latest checkpoint), its checkpoints/
+  directory or one checkpoint prefix.
+  """
+  logdir, prefix = run_checkpoints.find_checkpoint(checkpoint)
+  config = rundir.read_config(logdir)
+  spec = rundir.read_data_spec(logdir)
+  if spec is None:
+    # A run from before data.json: the data set itself gives shape and scale.
+    from tfvae.data import datasets
+    config.validate()
+    spec = rundir.data_spec(datasets.load_data(config))
+  else:
+    config.validate()  # The training data need not exist any more.
+  return config, spec, prefix
+
+
+def export_checkpoint(config, spec, prefix, export_dir):
+  """Rebuilds the run's model, restores `prefix`, exports it; returns the path
+  of the new version."""
+  from tfvae.export import saved_model
+  from tfvae.models.factory import build_model
+  from tfvae.training import checkpoints
+  model = build_model(config, spec["image_shape"])
+  checkpoints.restore_model(model, prefix)
+  return saved_model.export(model, config, export_dir,
+                            uint8_scale=spec["uint8_scale"],
+                            step=checkpoints.checkpoint_step(prefix))

@@ -1,0 +1,135 @@
+"""A run directory's rules: resume, refuse or replace, and its config and data.
+
+Rules (nothing is lost without an explicit setting):
+- a logdir holding a run of the *same* training config resumes from its latest
+  checkpoint (`resume="auto"`, the default, or `resume="true"`);
+- a logdir holding a run of *another* config is refused unless `overwrite`;
+- `resume="false"` on a non-empty logdir is refused unless `overwrite`.
+
+The file names are in `tfvae.runs.paths`.
+"""
+
+import os
+import shutil
+
+from tfvae.config import ExperimentConfig
+from tfvae.errors import ConfigError
+from tfvae.runs import files
+from tfvae.runs import paths
+
+
+def read_config_dict(logdir):
+  """The run's config.json as saved (nested, or flat from tfvae 0.1)."""
+  return files.read_json_or_fail(paths.config_path(logdir), "the run's config")
+
+
+def read_config(logdir):
+  """The run's `ExperimentConfig` (not validated)."""
+  values = read_config_dict(logdir)
+  try:
+    return ExperimentConfig.from_dict(values)
+  except (TypeError, ConfigError) as e:
+    raise ConfigError(f"{paths.config_path(logdir)}: cannot read the run's "
+                      f"config ({e})") from None
+
+
+def read_flat_config(logdir):
+  """{setting: value} of the run's config, or None when it is unreadable."""
+  values = files.read_json_or_none(paths.config_path(logdir))
+  if not isinstance(values, dict):
+    return None
+  try:
+    return ExperimentConfig.from_dict(values).to_flat()
+  except (TypeError, ConfigError):
+    return None
+
+
+def differing_keys(saved, config):
+  """Training settings that differ between a saved config dict and `config`.
+
+  `saved` may be nested or flat; settings it lacks (a run of an older tfvae)
+  count as their defaults.
+  """
+  try:
+    saved = ExperimentConfig.from_dict(saved).to_flat()
+  except (TypeError, ConfigError):
+    pass
+  current = config.training_dict()
+  ignore = set(config.to_flat()) - set(current)
+  keys = (set(saved) | set(current)) - ignore
+  return sorted(k for k in keys if saved.get(k) != current.get(k))
+
+
+def check(config):
+  """Applies the rules above without writing; returns True when the run resumes.
+
+  Raises ConfigError (one line, about `logdir`) when the logdir may not be
+  used as asked.
+  """
+  logdir = config.run.logdir
+  if os.path.exists(logdir) and not os.path.isdir(logdir):
+    raise ConfigError(f"logdir {logdir} exists and is not a directory",
+                      params=("logdir",))
+  if not paths.has_run(logdir) or config.run.overwrite:
+    return False
+  if config.run.resume == "false":
+    raise ConfigError(f"logdir {logdir} already holds a run; pass "
+                      "overwrite to replace it or resume to continue it",
+                      params=("logdir", "overwrite", "resume"))
+  diff = differing_keys(read_config_dict(logdir), config)
+  if diff:
+    raise ConfigError(
+        f"logdir {logdir} holds a run of another config (differs in: "
+        f"{', '.join(diff)}); use another logdir or overwrite",
+        params=("logdir", "overwrite"))
+  return True
+
+
+def prepare(config):
+  """Applies the rules above; returns True when the run resumes."""
+  if check(config):
+    return True
+  logdir = config.run.logdir
+  if paths.has_run(logdir):  # Only with overwrite (check() refused otherwise).
+    shutil.rmtree(logdir)
+  os.makedirs(logdir, exist_ok=True)
+  files.atomic_write_text(paths.config_path(logdir), config.to_json())
+  return False
+
+
+def data_spec(data):
+  """What serving needs to know about the training data (`ImageData`).
+
+  `uint8_scale` is the factor that turns raw stored uint8 values into model
+  inputs (1/16 for digits, 1/255 for uint8 images), None for float data.
+  """
+  arrays = [a for a in (data.train, data.validation) if a is not None]
+  stored_uint8 = bool(arrays) and all(str(a.dtype) == "uint8" for a in arrays)
+  return {
+      "image_shape": [int(d) for d in data.image_shape],
+      "data_scale": float(data.scale),
+      "stored_dtype": "uint8" if stored_uint8 else "float32",
+      "uint8_scale": float(data.scale) if stored_uint8 else None,
+      "support": data.support,
+  }
+
+
+def read_data_spec(logdir):
+  """The run's data.json, or None when the run has none."""
+  path = paths.data_spec_path(logdir)
+  if not os.path.exists(path):
+    return None
+  return files.read_json_or_fail(path, "the run's data spec")
+
+
+def write_data_spec(logdir, spec):
+  files.write_json(paths.data_spec_path(logdir), spec)
+
+
+def read_final_metrics(logdir):
+  """The run's final_metrics.json, or None when missing or unreadable."""
+  return files.read_json_or_none(paths.final_metrics_path(logdir))
+
+
+def write_final_metrics(logdir, final):
+  files.write_json(paths.final_metrics_path(logdir), final)
