@@ -37,6 +37,13 @@ OLD_DEFAULTS = {
     "strategy": "default", "tpu": None, "mixed_precision": "none",
     "jit_compile": False, "steps_per_execution": 0, "log_every": 1,
 }
+# The settings added in 0.2: the Gaussian's mean and the KL-part methods.
+NEW_DEFAULTS = {
+    "gaussian_mean": "auto", "tc_alpha": 1.0, "tc_beta": 6.0,
+    "tc_gamma": 1.0, "tc_estimator": "mss", "factorvae_gamma": 35.0,
+    "factorvae_units": 1000, "factorvae_layers": 6, "dip_lambda_od": 10.0,
+    "dip_lambda_d": None,
+}
 SECTIONS = {
     "data": ["dataset", "binarization", "validation_fraction",
              "max_examples"],
@@ -55,7 +62,8 @@ SECTIONS = {
 
 def test_defaults_and_names_are_those_of_the_flat_config():
   flat = ExperimentConfig().to_flat()
-  assert flat.pop("gaussian_mean") == "auto"  # The one new setting.
+  for name, default in NEW_DEFAULTS.items():
+    assert flat.pop(name) == default
   assert flat == OLD_DEFAULTS
 
 
@@ -63,7 +71,8 @@ def test_sections_hold_the_documented_fields():
   nested = ExperimentConfig().to_dict()
   for section, names in SECTIONS.items():
     assert list(nested[section]) == names
-  balancer = set(OLD_DEFAULTS) - {n for v in SECTIONS.values() for n in v}
+  balancer = set(OLD_DEFAULTS) | set(NEW_DEFAULTS)
+  balancer -= {n for v in SECTIONS.values() for n in v}
   assert set(nested["balancer"]) == balancer
 
 

@@ -77,19 +77,40 @@ def test_npz_uint8_and_float_and_support_checks(tmp_path):
   assert datasets.check_support(data, "gaussian") is None
 
 
-@pytest.mark.parametrize("array,message", [
-    (np.zeros((0, 4, 4), np.uint8), "empty"),
-    (np.zeros((5, 4), np.uint8), "expected images of shape"),
-    (np.zeros((5, 4, 4), np.int64), "unsupported dtype"),
-    (np.full((5, 4, 4), np.nan, np.float32), "NaN"),
-    (np.zeros((5, 4, 4, 2), np.uint8), "1 or 3 channels"),
+@pytest.mark.parametrize("array,images,message", [
+    (np.zeros((0, 4, 4), np.uint8), False, "empty"),
+    (np.zeros((5,), np.uint8), False, "expected examples of shape"),
+    (np.zeros((5, 4), np.uint8), True, "expected images of shape"),
+    (np.zeros((5, 4, 4), np.int64), False, "unsupported dtype"),
+    (np.full((5, 4, 4), np.nan, np.float32), False, "NaN"),
+    (np.zeros((5, 4, 4, 2), np.uint8), True, "1 or 3 channels"),
 ])
-def test_npz_bad_arrays_raise_one_line(tmp_path, array, message):
+def test_npz_bad_arrays_raise_one_line(tmp_path, array, images, message):
   path = str(tmp_path / "bad.npz")
   np.savez(path, x=array)
   with pytest.raises(DataError, match=message) as info:
-    datasets.load_npz(path)
+    datasets.load_npz(path, images=images)
   assert "\n" not in str(info.value)
+
+
+def test_npz_of_any_event_shape(tmp_path):
+  """Vectors [N, D] and sequences [N, T, D] keep their shape; real values
+  are measured as such, so the Gaussian's mean defaults to the identity."""
+  rng = np.random.RandomState(0)
+  for shape in ((40, 7), (40, 16, 3)):
+    path = str(tmp_path / f"x{len(shape)}.npz")
+    np.savez(path, x=rng.normal(size=shape).astype(np.float32))
+    data = datasets.load_data(ExperimentConfig.from_flat(
+        dataset=f"npz:{path}").validate())
+    assert data.event_shape == shape[1:]
+    assert data.num_features == int(np.prod(shape[1:]))
+    assert not data.in_unit_interval
+  # With the conv network a float [N, H, W] array is a grey-level image set.
+  path = str(tmp_path / "grey.npz")
+  np.savez(path, x=rng.uniform(size=(40, 8, 8)).astype(np.float32))
+  data = datasets.load_data(ExperimentConfig.from_flat(
+      dataset=f"npz:{path}", architecture="conv").validate())
+  assert data.event_shape == (8, 8, 1) and data.in_unit_interval
 
 
 def test_npz_not_an_archive(tmp_path):

@@ -42,10 +42,11 @@ def test_auto_steps_per_execution():
   assert ExperimentConfig().runtime.steps_per_execution == 0  # the default is auto
   auto = trainer.requested_steps_per_execution(ExperimentConfig().validate())
   assert auto == trainer.AUTO_STEPS_PER_EXECUTION > 1
-  # A KL schedule is a per-execution callback: auto keeps it per step.
+  # A KL schedule is computed inside each step: auto keeps its speed.
   scheduled = ExperimentConfig.from_flat(
       kl_schedule="linear", kl_warmup_steps=10).validate()
-  assert trainer.requested_steps_per_execution(scheduled) == 1
+  assert trainer.requested_steps_per_execution(scheduled) == \
+      trainer.AUTO_STEPS_PER_EXECUTION
   with pytest.raises(ConfigError, match="steps_per_execution"):
     ExperimentConfig.from_flat(steps_per_execution=-1).validate()
   with pytest.raises(ConfigError, match="log_every"):

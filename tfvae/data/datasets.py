@@ -244,7 +244,7 @@ def load_data(config):
   if kind == "digits":
     images, scale = load_digits()
   elif kind == "npz":
-    images, scale = load_npz(argument, config.architecture == "conv")
+    images, scale = load_npz(argument, config.model.architecture == "conv")
   elif kind == "images":
     images, scale = load_image_folder(argument)
   elif kind == "tfds":

@@ -52,9 +52,12 @@ class ExportedLikelihood:
     shared_scale: for a Gaussian with a shared sigma (learned, per channel or
       optimal), a `decode` `scale` output [.., C]: that sigma is then fixed
       per channel, since it is not among the decoder's parameters.
+    mean: the Gaussian's mean function ("sigmoid" or "identity"; exports
+      before tfvae 0.2 are sigmoid).
   """
 
-  def __init__(self, name, sigma, channels, shared_scale=None):
+  def __init__(self, name, sigma, channels, shared_scale=None,
+               mean="sigmoid"):
     import tensorflow as tf
     from tfvae import likelihoods
     self.name = name
@@ -66,12 +69,14 @@ class ExportedLikelihood:
                                                  REFERENCE_L2_SIGMA, channels)]
     elif name == "reference_bce":
       self._parts = []
-    elif name == "gaussian" and (sigma == "learned_pixel" or
-                                 _is_number(sigma)):
-      self._parts = [likelihoods.make_likelihood("gaussian", sigma, channels)]
+    elif name == "gaussian" and (sigma in ("learned_pixel", "learned_feature")
+                                 or _is_number(sigma)):
+      self._parts = [likelihoods.make_likelihood("gaussian", sigma, channels,
+                                                 mean=mean)]
     elif name == "gaussian":
       scale = tf.reshape(shared_scale, [-1, channels])[0].numpy()
-      self._parts = [likelihoods.make_likelihood("gaussian", float(s), 1)
+      self._parts = [likelihoods.make_likelihood("gaussian", float(s), 1,
+                                                 mean=mean)
                      for s in scale]
       self._split = True
     else:
@@ -133,9 +138,12 @@ class SavedModelAdapter:
     shared_scale = None
     if self.likelihood_name == "gaussian":
       shared_scale = self.decode(tf.zeros([1, self.latent_dim])).get("scale")
+    # The export's own description of its likelihood (a model built in
+    # Python has no run config).
+    sigma = self.metadata.get("sigma", self.config.model.sigma)
     self.likelihood = ExportedLikelihood(
-        self.likelihood_name, self.config.model.sigma, self.image_shape[-1],
-        shared_scale)
+        self.likelihood_name, sigma, self.image_shape[-1], shared_scale,
+        mean=self.metadata.get("gaussian_mean") or "sigmoid")
 
   def encode(self, x, training=False):
     del training

@@ -83,6 +83,7 @@ class Gaussian(Likelihood):
                name="likelihood", **kwargs):
     super().__init__(name=name, **kwargs)
     self.sigma_mode, self.fixed_sigma = _sigma_mode(sigma)
+    self._sigma_name = sigma if isinstance(sigma, str) else None
     if mean not in MEANS:
       raise ValueError(f"mean must be one of {', '.join(MEANS)}, got {mean!r}")
     self.mean_function = mean
@@ -169,6 +170,7 @@ class Gaussian(Likelihood):
     return float(tf.exp(2.0 * self.last_log_sigma).numpy())
 
   def describe(self):
-    sigma = self.fixed_sigma if self.sigma_mode == "fixed" else self.sigma_mode
+    sigma = (self.fixed_sigma if self.sigma_mode == "fixed" else
+             self._sigma_name or self.sigma_mode)
     return {"likelihood": "gaussian", "sigma": sigma,
             "mean": self.mean_function}

@@ -155,8 +155,11 @@ def train(config, print_fn=print, data=None):
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
                                   config.data.binarization,
                                   config.training.seed + 1)
-  preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
-             data.scale)
+  # Image summaries only for image data ([H, W, C] with 1 or 3 channels).
+  preview = None
+  if len(data.event_shape) == 3 and data.event_shape[-1] in (1, 3):
+    preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
+               data.scale)
   evaluation = cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
                                      image_every=config.run.image_every,
                                      print_fn=print_fn,
