@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfvae.errors import TfvaeError
 from tfvae.metrics import diagnostics
+from tfvae.metrics import seeds
 from tfvae.metrics import traversals
 from tfvae.training import tensorboard as tb
 
@@ -232,7 +233,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
   def evaluate(self):
     step = global_step(self.model)
-    result, z_means, z_log_vars = diagnostics.evaluate(self.model, self.dataset)
+    # Its draws are seeded by (run seed, step): the same weights give the same
+    # numbers in any process, after any resume.
+    result, z_means, z_log_vars = diagnostics.evaluate(
+        self.model, self.dataset, seed=seeds.for_step(self.seed, step))
     self.last_result = result
     self.last_step = step
     with self.writer.as_default(step=step):

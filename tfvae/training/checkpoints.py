@@ -2,7 +2,11 @@
 
 The model's non-trainable variables hold the KL weight and all controller state
 (GECO's multiplier and moving average, ControlVAE's integrator), so one
-`tf.train.Checkpoint(model=..., optimizer=...)` saves and restores all of it.
+`tf.train.Checkpoint(model=..., optimizer=...)` saves and restores all of it,
+plus `last_batch`: the logged values of the last training batch (the KL
+weight, beta, sigma a finished run reports), which Keras does not track as
+checkpoint dependencies of the model (they sit in a dict). Checkpoints written
+before `last_batch` was saved still restore (without those values).
 The data pipeline position is the global step itself: the training pipeline is
 a deterministic function of the seed, and a resumed run skips the batches it
 already consumed. Posterior noise during training is a pure function of
@@ -53,8 +57,15 @@ def _does_not_fit(path, error):
                          f"(another architecture?): {first[:300]}")
 
 
+LAST_BATCH = "last_batch"
+
+
 def make_manager(model, directory, max_to_keep):
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+  extra = {}
+  if getattr(model, "last_batch", None):
+    extra[LAST_BATCH] = tf.train.Checkpoint(**model.last_batch)
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                   **extra)
   return tf.train.CheckpointManager(checkpoint, directory,
                                     max_to_keep=max_to_keep,
                                     step_counter=model.optimizer.iterations)
@@ -75,10 +86,24 @@ def restore(manager, path=None):
     return None
   try:
     status = manager.checkpoint.restore(path)
-    status.assert_existing_objects_matched()
+    if _has_last_batch(manager.checkpoint, path):
+      status.assert_existing_objects_matched()
+    else:  # An older checkpoint: everything but `last_batch` must match.
+      status.expect_partial()
+      tf.train.Checkpoint(
+          model=manager.checkpoint.model,
+          optimizer=manager.checkpoint.optimizer).restore(
+              path).expect_partial().assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
     raise _does_not_fit(path, e) from None
   return path
+
+
+def _has_last_batch(checkpoint, path):
+  if not hasattr(checkpoint, LAST_BATCH):
+    return True  # Nothing to miss.
+  names = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+  return any(name.startswith(LAST_BATCH + "/") for name in names)
 
 
 def restore_model(model, path):

@@ -7,6 +7,7 @@ the tracked batch values since the last evaluation; TensorBoard shows every
 step's batch values and every evaluation.
 """
 
+import json
 import math
 import os
 import time
@@ -218,6 +219,8 @@ def train(config, print_fn=print, data=None):
       "tfvae_version": __version__,
       "train_seconds": round(time.time() - started, 1),
   })
+  if start_step >= steps:  # Nothing trained: keep the training's own time.
+    final["train_seconds"] = _previous_train_seconds(config.logdir, final)
   rundir.write_json(os.path.join(config.logdir, rundir.FINAL_METRICS_FILE),
                     final)
   for writer in writers.values():
@@ -228,6 +231,18 @@ def train(config, print_fn=print, data=None):
         model, config, config.export_dir,
         uint8_scale=spec["uint8_scale"])
   return final
+
+
+def _previous_train_seconds(logdir, final):
+  """`train_seconds` of the run's final metrics at this step, if any."""
+  try:
+    with open(os.path.join(logdir, rundir.FINAL_METRICS_FILE)) as f:
+      previous = json.load(f)
+  except (OSError, ValueError):
+    return final["train_seconds"]
+  if not isinstance(previous, dict) or previous.get("step") != final["step"]:
+    return final["train_seconds"]
+  return previous.get("train_seconds", final["train_seconds"])
 
 
 def final_weighting(model, config):
