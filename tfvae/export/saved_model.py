@@ -293,6 +293,14 @@ def export(model, config, export_base, uint8_scale=None, step=None):
     module.metadata_asset = tf.saved_model.Asset(metadata_path)
     tf.saved_model.save(module, tmp, signatures=signatures)
     return layout.publish(tmp, export_base)
+  except (OSError, tf.errors.OpError) as e:
+    # Disk full, read-only, permissions: the unfinished temporary directory
+    # is removed below; published versions were never touched.
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(
+        getattr(e, "message", e)).strip().split("\n")[0]
+    raise ExportError(f"cannot write the export in {export_base}: "
+                      f"{reason[:300]}; existing versions are unchanged"
+                      ) from None
   finally:
     shutil.rmtree(sources, ignore_errors=True)
     if os.path.exists(tmp):

@@ -31,6 +31,20 @@ class CheckpointError(TfvaeError):
   """A checkpoint that cannot be restored into this model."""
 
 
+class StorageError(TfvaeError):
+  """A run's file could not be written (disk full, read-only, permissions)."""
+
+
+def storage_error(what, error):
+  """One line for an OSError or TensorFlow I/O error while writing `what`."""
+  if isinstance(error, OSError):
+    reason = error.strerror or str(error)
+  else:
+    text = str(getattr(error, "message", error)).strip()
+    reason = text.splitlines()[0] if text else type(error).__name__
+  return StorageError(f"cannot write {what}: {reason[:300]}")
+
+
 class _DropUnrestoredValueWarnings(logging.Filter):
   """Drops TF's warnings about checkpoint values a failed restore left behind.
 
@@ -97,6 +111,65 @@ def restore(manager, path=None):
   except (ValueError, AssertionError, tf.errors.OpError) as e:
     raise _does_not_fit(path, e) from None
   return path
+
+
+def unreadable_reason(path):
+  """None when every tensor of the checkpoint `path` reads back, else why.
+
+  Each tensor's CRC32C is checked as it is read, so a truncated or
+  overwritten data file is caught, not only a missing one.
+  """
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  # The reader raises OpErrors, IndexError ("Read less bytes than
+  # requested"), ValueError...: any failure to read back means unreadable.
+  except Exception as e:  # pylint: disable=broad-except
+    text = str(getattr(e, "message", e)).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:200]
+  return None
+
+
+def set_aside_unreadable(directory, warn):
+  """Moves the newest unreadable checkpoints out of a resume's way.
+
+  Walks the CheckpointManager index of `directory` from the newest
+  checkpoint down; each that does not read back (truncated, corrupt, files
+  missing) has its files renamed to `<file>.unreadable` and leaves the index,
+  until a readable one is found, which then is the latest. Prints one warning
+  line per checkpoint set aside; returns their paths.
+  """
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return []
+  paths = list(state.all_model_checkpoint_paths) or [
+      state.model_checkpoint_path]
+  paths = [p if os.path.isabs(p) else os.path.join(directory, p)
+           for p in paths]
+  set_aside = []
+  while paths:
+    reason = unreadable_reason(paths[-1])
+    if reason is None:
+      break
+    path = paths.pop()
+    for name in glob.glob(glob.escape(path) + ".*"):
+      if not name.endswith(".unreadable"):
+        os.replace(name, name + ".unreadable")
+    set_aside.append(path)
+    older = paths[-1] if paths else None
+    warn(f"warning: checkpoint {path} is unreadable ({reason}); set aside as "
+         f"{os.path.basename(path)}.*.unreadable, resuming from "
+         f"{older or 'step 0 (no readable checkpoint)'}")
+  if set_aside:
+    # The manager's own (non-deprecated) writer of the index, atomic.
+    from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=import-outside-toplevel
+    checkpoint_management.update_checkpoint_state_internal(
+        directory, paths[-1] if paths else "",
+        all_model_checkpoint_paths=paths, save_relative_paths=True)
+    if not paths:
+      os.remove(os.path.join(directory, "checkpoint"))
+  return set_aside
 
 
 def _has_last_batch(checkpoint, path):

@@ -14,6 +14,7 @@ from tfvae.data import datasets
 from tfvae.errors import DataError
 from tfvae.export import layout
 from tfvae.training import rundir
+from tfvae.training import runlock
 
 
 def check_batch_size(config, data):
@@ -31,6 +32,7 @@ def check(config):
   if config.export_dir is not None:
     layout.check_export_base(config.export_dir)
   rundir.check(config)
+  runlock.check_free(config.logdir)
   data = datasets.load_data(config)
   datasets.check_support(data, config.likelihood, config.model,
                          config.reference_rec)

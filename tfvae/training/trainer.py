@@ -27,6 +27,7 @@ from tfvae.training import callbacks as cb
 from tfvae.training import checkpoints
 from tfvae.training import distribute
 from tfvae.training import rundir
+from tfvae.training import runlock
 from tfvae.training import tensorboard as tb
 
 NUM_IMAGES_LOGGED = 8
@@ -112,6 +113,7 @@ def build_compiled_model(config, image_shape, strategy=None):
   return model
 
 
+@runlock.releases_locks
 def train(config, print_fn=print, data=None):
   """Runs training as configured; returns the final metrics dict.
 
@@ -138,6 +140,8 @@ def train(config, print_fn=print, data=None):
   # Only now touch the logdir: every input error above leaves disk unchanged.
   if config.export_dir is not None:
     layout.check_export_base(config.export_dir)
+  rundir.check(config)  # Before the lock creates the logdir.
+  runlock.acquire(config.logdir)  # One live run per logdir.
   resuming = rundir.prepare(config)
 
   strategy = distribute.make_strategy(config)
@@ -149,6 +153,9 @@ def train(config, print_fn=print, data=None):
   model = build_compiled_model(config, data.image_shape, strategy)
   with strategy.scope():
     checkpoints.build_optimizer(model)
+  if resuming:  # Resume from the newest checkpoint that reads back.
+    checkpoints.set_aside_unreadable(rundir.checkpoint_dir(config.logdir),
+                                     print_fn)
   manager = checkpoints.make_manager(model, rundir.checkpoint_dir(config.logdir),
                                      config.keep_checkpoints)
   start_step = 0
@@ -221,8 +228,11 @@ def train(config, print_fn=print, data=None):
   })
   if start_step >= steps:  # Nothing trained: keep the training's own time.
     final["train_seconds"] = _previous_train_seconds(config.logdir, final)
-  rundir.write_json(os.path.join(config.logdir, rundir.FINAL_METRICS_FILE),
-                    final)
+  final_path = os.path.join(config.logdir, rundir.FINAL_METRICS_FILE)
+  try:
+    rundir.write_json(final_path, final)
+  except OSError as e:
+    raise checkpoints.storage_error(final_path, e) from None
   for writer in writers.values():
     writer.close()
   if config.export_dir:
