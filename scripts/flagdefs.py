@@ -60,7 +60,7 @@ HELP = {
     "kl_schedule": "constant | linear | sigmoid | cyclical warm-up of the KL "
                    "weight (Keras callback on the global step).",
     "kl_warmup_steps": "T: warm-up length (linear, sigmoid) or total length "
-                       "of all cycles (cyclical).",
+                       "of all cycles (cyclical; 0 = the whole run).",
     "kl_sigmoid_k": "Sigmoid slope k (default 10/T).",
     "kl_sigmoid_x0": "Sigmoid midpoint x0 (default T/2).",
     "kl_cycles": "Number of cycles M of the cyclical schedule.",

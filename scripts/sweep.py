@@ -51,6 +51,24 @@ flags.DEFINE_bool("dry_run", False, "Print the train.py commands and stop.")
 FLAGS = flags.FLAGS
 # Sweep flags that are not passed on to train.py.
 NOT_PASSED = ("logdir",)
+# Flags the sweep would ignore on its command line -> what to use instead. A
+# --flagfile may still set them (the presets all name a --logdir).
+IGNORED_ON_COMMAND_LINE = {
+    "logdir": "--sweep_dir=DIR (each point's run directory is "
+              "DIR/<point>)",
+}
+
+
+def refuse_ignored_flags(argv):
+  """ConfigError for a flag typed on the command line that would be ignored."""
+  from tfvae.errors import ConfigError  # pylint: disable=import-outside-toplevel
+  for arg in argv[1:]:
+    if arg == "--":
+      break
+    name = arg.lstrip("-").split("=", 1)[0]
+    if arg.startswith("-") and name in IGNORED_ON_COMMAND_LINE:
+      raise ConfigError(f"--{name} is not used by {PROGRAM}; use "
+                        f"{IGNORED_ON_COMMAND_LINE[name]}")
 
 
 def passed_through_args():
@@ -87,6 +105,7 @@ def main(argv):
     from tfvae.analysis import sweep
     from tfvae.analysis import sweep_report
     from tfvae.errors import ConfigError, TfvaeError
+    refuse_ignored_flags(sys.argv)
     if FLAGS.jobs < 1:
       raise ConfigError(f"--jobs must be >= 1, got {FLAGS.jobs}")
     if FLAGS.iw_samples < 0:

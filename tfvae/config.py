@@ -281,7 +281,8 @@ class Config:
     if self.kl_warmup_steps < 0:
       raise ConfigError(
           f"--kl_warmup_steps must be >= 0, got {self.kl_warmup_steps}")
-    if self.kl_schedule in ("linear", "sigmoid", "cyclical"):
+    # Cyclical's T defaults to the whole run (0: the trainer resolves it).
+    if self.kl_schedule in ("linear", "sigmoid"):
       if self.kl_warmup_steps <= 0:
         raise ConfigError(f"--kl_schedule={self.kl_schedule} needs "
                           "--kl_warmup_steps > 0")

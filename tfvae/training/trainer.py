@@ -20,6 +20,7 @@ from tfvae import __version__
 from tfvae.balancing import schedules
 from tfvae.data import datasets
 from tfvae.data import pipeline
+from tfvae.errors import ConfigError
 from tfvae.errors import DataError
 from tfvae.export import layout
 from tfvae.models.factory import build_model
@@ -52,8 +53,12 @@ def total_steps(config, num_train):
   return DEFAULT_STEPS
 
 
-def make_kl_schedule(config, num_features):
-  """`step -> weight` for `--kl_schedule`, or None for a constant weight."""
+def make_kl_schedule(config, num_features, run_steps=None):
+  """`step -> weight` for `--kl_schedule`, or None for a constant weight.
+
+  The cyclical schedule spans `--kl_warmup_steps` or, when that is 0, the
+  whole run (`run_steps`, Fu et al. 2019's setting).
+  """
   if config.kl_schedule == "constant":
     return None
   stop = config.kl_stop if config.kl_stop is not None else \
@@ -67,8 +72,12 @@ def make_kl_schedule(config, num_features):
                                    warmup_steps=config.kl_warmup_steps,
                                    k=config.kl_sigmoid_k, x0=config.kl_sigmoid_x0,
                                    **common)
+  period = config.kl_warmup_steps or run_steps
+  if not period:
+    raise ConfigError("the cyclical KL schedule needs --kl_warmup_steps > 0 "
+                      "or the run's number of steps")
   return schedules.make_schedule(
-      "cyclical", total_steps=config.kl_warmup_steps, n_cycles=config.kl_cycles,
+      "cyclical", total_steps=period, n_cycles=config.kl_cycles,
       ratio=config.kl_cycle_ratio, shape=config.kl_cycle_shape, **common)
 
 
@@ -175,7 +184,7 @@ def train(config, print_fn=print, data=None):
   writers = tb.make_writers(config.logdir)
   if start_step == 0:
     tb.write_text(writers["train"], "config", config.to_json())
-  schedule = make_kl_schedule(config, data.num_features)
+  schedule = make_kl_schedule(config, data.num_features, run_steps=steps)
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
                                   config.binarization, config.seed + 1)
   preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
