@@ -193,6 +193,7 @@ def test_a_really_full_disk_on_a_small_tmpfs(tmp_path):
 def test_second_run_on_a_held_logdir_is_refused_naming_the_holder(tmp_path):
   logdir = str(tmp_path / "run")
   holder = runlock.RunLock(logdir).acquire()
+  holder.write_holder()
   try:
     with pytest.raises(runlock.RunLockedError) as info:
       runlock.RunLock(logdir).acquire()
@@ -219,7 +220,8 @@ def test_lock_left_by_a_killed_run_is_taken_over(tmp_path):
   # A process that takes the lock and dies by SIGKILL, leaving the file.
   code = ("import sys, time; sys.path.insert(0, sys.argv[1]);"
           "from tfvae.training import runlock;"
-          "runlock.RunLock(sys.argv[2]).acquire(); print('held', flush=True);"
+          "runlock.RunLock(sys.argv[2]).acquire().write_holder();"
+          "print('held', flush=True);"
           "time.sleep(60)")
   proc = subprocess.Popen([sys.executable, "-c", code, ROOT, str(logdir)],
                           stdout=subprocess.PIPE, text=True)
@@ -231,6 +233,7 @@ def test_lock_left_by_a_killed_run_is_taken_over(tmp_path):
   proc.stdout.close()
   assert runlock.read_holder(str(logdir))["pid"] == proc.pid  # Left behind.
   lock = runlock.RunLock(str(logdir)).acquire()
+  lock.write_holder()
   assert runlock.read_holder(str(logdir))["pid"] == os.getpid()
   lock.release()
 

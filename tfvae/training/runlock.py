@@ -1,17 +1,20 @@
-"""One live run per run directory: a lock file naming its holder.
+"""One live run per run directory, refused with a line naming the holder.
 
-`<logdir>/.lock` holds the holder's pid, host and start time as JSON, and the
-holder keeps an exclusive `flock` on it for as long as it runs. The kernel
-drops the `flock` when the process ends, however it ends (SIGKILL, a crash, a
-power cut of a local disk), so a lock left by a dead process is stale by
-construction and the next run takes it over; no pid guessing. A second run
-on a held directory is refused with one line naming the holder. (`flock` is
-advisory and local: runs on different hosts sharing a logdir over NFS are not
-guaranteed to see each other's lock.)
+A run holds an exclusive `flock` on its run directory for as long as it runs,
+and once it goes ahead names itself (pid, host, start time, JSON) in
+`<logdir>/.lock`. The kernel drops a `flock` when the process ends, however
+it ends (SIGKILL, a crash), so the `.lock` a dead run leaves behind is stale
+by construction and the next run takes over; no pid guessing. A second run on
+a held directory is refused with one line naming the holder. Taking the lock
+writes nothing in an existing directory, so a run refused afterwards (a
+checkpoint of another architecture, say) leaves it untouched. (`flock` is
+advisory and local: runs on different hosts sharing a logdir over NFS are
+not guaranteed to see each other's lock.)
 
-`acquire(logdir)` takes the lock for the calling process; `releases_locks`
-wraps a function so that every lock it took is released when it returns or
-raises (the trainer: a library caller can train twice in one process).
+`acquire(logdir)` takes the lock for the calling process, `announce(logdir)`
+names it; `releases_locks` wraps a function so that every lock it took is
+released when it returns or raises (the trainer: a library caller can train
+twice in one process).
 """
 
 import fcntl
@@ -53,13 +56,6 @@ def read_holder(logdir):
   return holder if isinstance(holder, dict) else {}
 
 
-def _same_file(fd, path):
-  try:
-    return os.path.samestat(os.fstat(fd), os.stat(path))
-  except FileNotFoundError:
-    return False
-
-
 def _locked(logdir, holder):
   return RunLockedError(
       f"{os.path.abspath(logdir)} is in use by another run "
@@ -74,50 +70,60 @@ def describe(holder):
 
 
 class RunLock:
-  """An exclusive `flock` on `<logdir>/.lock`, with the holder written in it."""
+  """An exclusive `flock` on the run directory; the holder named in `.lock`."""
 
   def __init__(self, logdir):
     self.logdir = os.path.abspath(logdir)
     self._fd = None
     self._created_dir = False
+    self._wrote_holder = False
 
   @property
   def held(self):
     return self._fd is not None
 
   def acquire(self):
-    """Takes the lock, or raises RunLockedError naming the live holder."""
+    """Takes the lock, or raises RunLockedError naming the live holder.
+
+    Writes nothing in an existing directory: a run refused later (say, for a
+    checkpoint of another architecture) leaves it exactly as it was.
+    """
     if not os.path.isdir(self.logdir):
       os.makedirs(self.logdir)
       self._created_dir = True
-    path = lock_path(self.logdir)
-    while True:
-      fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-      try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      except BlockingIOError:
-        os.close(fd)
-        holder = read_holder(self.logdir)
-        self._remove_created_dir()
-        raise _locked(self.logdir, holder) from None
-      if _same_file(fd, path):
-        break
-      os.close(fd)  # Locked a file its holder had just removed: retry.
-    me = {"pid": os.getpid(), "host": socket.gethostname(),
-          "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    os.ftruncate(fd, 0)
-    os.write(fd, (json.dumps(me) + "\n").encode())
+    fd = os.open(self.logdir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      os.close(fd)
+      self._remove_created_dir()
+      raise _locked(self.logdir, read_holder(self.logdir)) from None
     self._fd = fd
     return self
 
+  def write_holder(self):
+    """Names this process in `<logdir>/.lock` (once the run goes ahead)."""
+    if self._fd is None or self._wrote_holder:
+      return
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = lock_path(self.logdir)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+      f.write(json.dumps(me) + "\n")
+    os.replace(tmp, path)  # A reader sees the old holder or the new one.
+    self._wrote_holder = True
+
   def release(self):
-    """Removes the lock file and drops the lock (idempotent)."""
+    """Removes `.lock` and drops the lock (idempotent)."""
     if self._fd is None:
       return
-    try:
-      os.remove(lock_path(self.logdir))
-    except FileNotFoundError:
-      pass
+    if self._wrote_holder:
+      try:
+        os.remove(lock_path(self.logdir))
+      except FileNotFoundError:
+        pass
+      self._wrote_holder = False
     os.close(self._fd)  # Drops the flock.
     self._fd = None
     self._remove_created_dir()
@@ -141,11 +147,10 @@ class RunLock:
 
 def check_free(logdir):
   """Raises RunLockedError when a live run holds `logdir`; writes nothing."""
-  path = lock_path(logdir)
   try:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(logdir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
   except OSError:
-    return  # No lock file (or no logdir): free.
+    return  # No logdir (or not a directory: refused elsewhere): free.
   try:
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
   except BlockingIOError:
@@ -155,13 +160,23 @@ def check_free(logdir):
 
 
 def acquire(logdir):
-  """Locks `logdir` for this process (again: a no-op); returns the lock."""
+  """Locks `logdir` for this process (again: a no-op); returns the lock.
+
+  Call `announce(logdir)` once the run goes ahead, to name the holder.
+  """
   key = os.path.abspath(logdir)
   if key in _HELD and _HELD[key].held:
     return _HELD[key]
   lock = RunLock(key).acquire()
   _HELD[key] = lock
   return lock
+
+
+def announce(logdir):
+  """Writes this process into the lock file of a logdir it holds."""
+  lock = _HELD.get(os.path.abspath(logdir))
+  if lock is not None:
+    lock.write_holder()
 
 
 def releases_locks(fn):

@@ -173,6 +173,7 @@ def train(config, print_fn=print, data=None):
     start_step = int(model.optimizer.iterations.numpy())
     if restored:
       print_fn(f"resuming {config.logdir} from {restored} (step {start_step})")
+  runlock.announce(config.logdir)  # The run goes ahead: name its holder.
   # Shape and scale of the data, for scripts/export.py (after the restore: a
   # checkpoint that does not fit leaves the run dir as it was).
   spec = rundir.data_spec(data)
