@@ -4,6 +4,7 @@ Each command runs in a fresh process because logical-device configuration,
 the mixed-precision policy and multi-worker collectives are process-global.
 
     python tests/distribute_checks.py mirrored LOGDIR
+    python tests/distribute_checks.py mirrored_run LOGDIR
     python tests/distribute_checks.py xla
     python tests/distribute_checks.py mixed LOGDIR
     python tests/distribute_checks.py worker INDEX OUT.npz   (reads TF_CONFIG)
@@ -152,6 +153,41 @@ def mirrored(logdir):
   return result
 
 
+def mirrored_run(logdir):
+  """The whole trainer, default vs --strategy=mirrored (2 logical CPUs).
+
+  Same seed, 50 steps: the final weights must agree (both runs must consume
+  the same global batches in the same order).
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+  from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
+  result = {}
+  for name, overrides in (("reference", dict(model="reference")),
+                          ("learned_sigma", dict(sigma="learned"))):
+    weights = {}
+    for strategy in ("default", "mirrored"):
+      path = os.path.join(logdir, f"{name}_{strategy}")
+      trainer.train(small_config(
+          strategy=strategy, steps=50, eval_every=50, checkpoint_every=50,
+          batch_size=32, seed=4, verbose=0, logdir=path,
+          steps_per_execution=0, **overrides), print_fn=lambda *a: None)
+      reader = tf.train.load_checkpoint(os.path.join(path, "checkpoints",
+                                                     "ckpt-50"))
+      weights[strategy] = {
+          k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if "_trainable_variables" in k}
+    one, two = weights["default"], weights["mirrored"]
+    assert sorted(one) == sorted(two) and one
+    result[name] = {"weight": max(float(np.max(np.abs(one[k] - two[k])))
+                                  for k in one),
+                    "weight_scale": max(float(np.max(np.abs(one[k])))
+                                        for k in one)}
+  return result
+
+
 def xla():
   """The same batch through a step with jit_compile on and off."""
   x8, x28 = digits_batch(), digits_batch(side=32)[:, 2:30, 2:30]
@@ -277,7 +313,8 @@ def main(argv):
   if command == "worker":
     result = worker(int(args[0]), args[1])
   else:
-    result = {"mirrored": mirrored, "xla": xla, "mixed": mixed,
+    result = {"mirrored": mirrored, "mirrored_run": mirrored_run, "xla": xla,
+              "mixed": mixed,
               "single": single}[command](*args)
   print(json.dumps(result))
 

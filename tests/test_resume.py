@@ -8,8 +8,13 @@ checkpoint, reach the same final step, and end with variables (model,
 optimizer slots, step, KL weight) bit-identical to A's: training posterior
 noise is a pure function of (seed, step) and the data pipeline replays the
 same batches. Its per-step TensorBoard curves must equal A's step for step,
-without duplicates or gaps.
+without duplicates or gaps, and so must every validation curve and
+final_metrics.json (wall-clock time aside): evaluation draws are stateless,
+seeded by (seed, step). Rerunning the finished run evaluates only and leaves
+final_metrics.json byte for byte as it was.
 """
+
+import json
 
 import collections
 import glob
@@ -116,9 +121,22 @@ def test_sigkill_then_restart_matches_an_uninterrupted_run(tmp_path):
     steps = [step for step, _ in train_b[tag]]
     assert sorted(steps) == list(range(1, STEPS + 1)), tag
     assert sorted(train_b[tag]) == sorted(train_a[tag]), tag
+  validation_a = _events(logdir_a, "validation")
   validation_b = _events(logdir_b, "validation")
   for tag in ("neg_elbo", "rate", "active_units"):
     assert sorted(step for step, _ in validation_b[tag]) == [200, 400, 600]
+  # Every curve, training and validation, bit for bit.
+  assert set(train_a) == set(train_b)
+  assert set(validation_a) == set(validation_b)
+  assert "mutual_information" in validation_b
+  for tag in train_a:
+    assert sorted(train_b[tag]) == sorted(train_a[tag]), tag
+  for tag in validation_a:
+    assert sorted(validation_b[tag]) == sorted(validation_a[tag]), tag
+  final_path = os.path.join(logdir_b, "final_metrics.json")
+  with open(final_path, "rb") as f:
+    final_bytes = f.read()
+  assert _final(logdir_a) == _final(logdir_b)
 
   # A finished run rerun evaluates only and adds no duplicate point (in
   # process: the same trainer call as train.py's, without a TF start-up).
@@ -133,6 +151,15 @@ def test_sigkill_then_restart_matches_an_uninterrupted_run(tmp_path):
   validation_b = _events(logdir_b, "validation")
   assert sorted(step for step, _ in validation_b["neg_elbo"]) == [200, 400,
                                                                   600]
+  with open(final_path, "rb") as f:
+    assert f.read() == final_bytes
+
+
+def _final(logdir):
+  with open(os.path.join(logdir, "final_metrics.json")) as f:
+    final = json.load(f)
+  final.pop("train_seconds")  # Wall-clock time.
+  return final
 
 
 def test_dynamic_binarization_replays_after_a_skip():

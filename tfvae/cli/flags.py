@@ -194,6 +194,9 @@ def run_guarded(program, fn):
     return fn()
   except TfvaeError as e:
     fail(program, flag_message(e))
+  except OSError as e:  # Disk full, read-only, permissions: not bad input.
+    where = f" ({e.filename})" if e.filename else ""
+    fail(program, f"{e.strerror or e}{where}", code=1)
   except KeyboardInterrupt:
     fail(program, "interrupted", code=130)
 

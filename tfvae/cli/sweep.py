@@ -31,6 +31,22 @@ FLAGS = flags.FLAGS
 # Training flags that are not passed on to the points (the sweep sets them).
 NOT_PASSED = ("logdir",)
 EVALUATION_OPTIONS = ("iw_samples", "elbo_samples", "metrics", "sizes")
+# Training flags that mean nothing typed at the sweep, with what to use.
+# (Preset flagfiles set a logdir, so only the command line is checked.)
+IGNORED_ON_COMMAND_LINE = {
+    "logdir": "--sweep_dir=DIR (each point's run directory is DIR/<point>)",
+}
+
+
+def refuse_ignored_flags(argv):
+  """ConfigError for a flag typed on the command line that would be ignored."""
+  for arg in argv[1:]:
+    if arg == "--":
+      break
+    name = arg.lstrip("-").split("=", 1)[0]
+    if arg.startswith("-") and name in IGNORED_ON_COMMAND_LINE:
+      raise ConfigError(f"--{name} is not used by {os.path.basename(argv[0])}; use "
+                        f"{IGNORED_ON_COMMAND_LINE[name]}")
 
 
 def define_flags():
@@ -71,6 +87,7 @@ def main(argv):
   cli.no_arguments(program, argv)
 
   def sweep():
+    refuse_ignored_flags(sys.argv)
     # pylint: disable-next=import-outside-toplevel
     from tfvae.analysis.sweep_runner import SweepSpec, run_sweep
     base_args = [FLAGS[name].serialize()

@@ -42,9 +42,22 @@ def train_dataset(data, batch_size, seed, binarization="none"):
     ds = ds.filter(lambda images: tf.shape(images)[0] == batch_size)
   else:
     n = data.train.shape[0]
-    ds = tf.data.Dataset.from_tensor_slices(data.train)
-    ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size, drop_remainder=True)
+    images = tf.data.Dataset.from_tensor_slices(data.train)
+
+    def shuffled_batches(_):
+      ds = images.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+      return ds.repeat().batch(batch_size, drop_remainder=True)
+
+    # Every iterator of the result yields the same batches. `shuffle`'s seed
+    # generator is shared by all iterators of one dataset object, so its
+    # second iterator would get another order; Keras makes one to peek at a
+    # batch (`_maybe_symbolic_build`) before training under a tf.distribute
+    # strategy, and a --strategy=mirrored run then trained on other batches
+    # than the default run. Built inside `flat_map`, the shuffle (and its seed
+    # generator) is made afresh for each iterator, with the same seeds, so
+    # every iterator replays the order one plain iterator of the old pipeline
+    # gave.
+    ds = tf.data.Dataset.range(1).flat_map(shuffled_batches)
   if dynamic:
     ds = ds.enumerate().map(_binarize(data.scale, seed),
                             num_parallel_calls=AUTOTUNE)

@@ -171,7 +171,8 @@ class SavedModelAdapter:
     import tensorflow as tf
     from tfvae.objectives import kl as kl_lib
     z_mean, z_log_variance = self.encode(x)
-    z = kl_lib.sample_latent(z_mean, z_log_variance)
+    z = kl_lib.sample_latent(z_mean, z_log_variance,
+                             stateless_seed=getattr(self, "eval_seed", None))
     kl_per_dim = kl_lib.gaussian_kl(z_mean, z_log_variance)
     distortion = -self.log_likelihood(x, z)
     rate = tf.reduce_sum(kl_per_dim, axis=-1)

@@ -141,8 +141,6 @@ def build_serving_module(model, uint8_scale=None):
   latent = model.latent_dim
   x_spec = tf.TensorSpec(shape, tf.float32, name="x")
   module = tf.Module(name="tfvae_serving")
-  # Only the variables the endpoints read are saved (no optimizer, no metrics).
-  module.model_variables = list(model.weights)
 
   # Signatures fix dtype and rank, but a concrete function called with another
   # shape fails deep inside the network; check it first and name it.
@@ -196,8 +194,32 @@ def build_serving_module(model, uint8_scale=None):
     setattr(module, name, fn)
   signatures = {name: fn.get_concrete_function()
                 for name, fn in endpoints.items()}
+  module.model_variables = captured_variables(signatures.values())
   signatures["serving_default"] = signatures["encode"]
   return module, signatures
+
+
+def captured_variables(concrete_functions):
+  """The `tf.Variable`s the traced endpoints read, each once, in trace order.
+
+  Only these are saved (no optimizer, no metrics). They must be the plain
+  `tf.Variable`s the graphs captured, not the Keras 3 `keras.Variable`
+  wrappers around them (`model.weights`): a wrapper is saved as its own
+  object, so the SavedModel's TF1 view (the MetaGraph's variable ops and the
+  saver's restore ops, which `saved_model_cli run`, `tf.compat.v1` session
+  loading and TF Serving's C++ loader use) has no op for the captured
+  resource, and every signature fails there with "Could not find variable".
+  `tf.saved_model.load` maps captures through the object graph and worked
+  either way. Keras's own `ExportArchive` tracks the captured variables for
+  the same reason.
+  """
+  variables, seen = [], set()
+  for function in concrete_functions:
+    for variable in function.variables:
+      if id(variable) not in seen:
+        seen.add(id(variable))
+        variables.append(variable)
+  return variables
 
 
 def _scaled_input(fn, scale):
@@ -281,6 +303,14 @@ def export(model, config, export_base, uint8_scale=None, step=None):
     module.metadata_asset = tf.saved_model.Asset(metadata_path)
     tf.saved_model.save(module, tmp, signatures=signatures)
     return layout.publish(tmp, export_base)
+  except (OSError, tf.errors.OpError) as e:
+    # Disk full, read-only, permissions: the unfinished temporary directory
+    # is removed below; published versions were never touched.
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(
+        getattr(e, "message", e)).strip().split("\n")[0]
+    raise ExportError(f"cannot write the export in {export_base}: "
+                      f"{reason[:300]}; existing versions are unchanged"
+                      ) from None
   finally:
     shutil.rmtree(sources, ignore_errors=True)
     if os.path.exists(tmp):

@@ -36,13 +36,20 @@
 
 The rate and the per-dimension KL are always the closed form of Kingma &
 Welling (eq. 10), whatever `--kl_estimator` the model trains with.
+
+Every Monte Carlo draw is stateless, seeded from `evaluate`'s seed and the
+draw's place (purpose, batch, chunk; `tfvae.metrics.seeds`): the numbers are a
+function of (weights, data, seed), bit for bit, in any process and after any
+resume.
 """
 
+import contextlib
 import math
 
 import numpy as np
 import tensorflow as tf
 
+from tfvae.metrics import seeds
 from tfvae.objectives import decomposition
 from tfvae.objectives import kl as kl_lib
 
@@ -61,9 +68,8 @@ IWAE_MAX_ELEMENTS = 2**23
 
 
 def _posterior_samples(z_mean, z_log_variance, num_samples, seed=None):
-  """z_s ~ q(z|x): [num_samples, batch, J]."""
-  eps = tf.random.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0),
-                         seed=seed)
+  """z_s ~ q(z|x): [num_samples, batch, J] (stateless given a seed)."""
+  eps = seeds.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0), seed)
   return z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
 
 
@@ -91,14 +97,23 @@ def posterior_distortion(model, x, z_mean, z_log_variance, num_samples,
   total, remaining = 0.0, num_samples
   while remaining > 0:
     k = min(chunk, remaining)
-    z = _posterior_samples(z_mean, z_log_variance, k, seed=seed)
+    z = _posterior_samples(z_mean, z_log_variance, k,
+                           seed=_chunk_seed(seed, num_samples - remaining))
     total += tf.reduce_sum(_tiled_log_likelihood(model, x, z), axis=0)
     remaining -= k
   return -total / num_samples
 
 
+def _chunk_seed(seed, first_sample):
+  """Each chunk of samples gets its own stream (None: the global one)."""
+  return None if seed is None else seeds.fold(seed, first_sample)
+
+
 def log_importance_weights(model, x, num_samples, seed=None):
-  """[num_samples, batch] of log p(x, z_i) - log q(z_i | x)."""
+  """[num_samples, batch] of log p(x, z_i) - log q(z_i | x).
+
+  `seed`: int or pair for stateless draws; None draws from the global stream.
+  """
   z_mean, z_log_variance = model.encode(x)
   z = _posterior_samples(z_mean, z_log_variance, num_samples, seed=seed)
   log_px_z = _tiled_log_likelihood(model, x, z)
@@ -120,7 +135,8 @@ def iwae_log_likelihood(model, x, num_samples, chunk=None, seed=None):
   remaining = num_samples
   while remaining > 0:
     k = min(chunk, remaining)
-    pieces.append(log_importance_weights(model, x, k, seed=seed))
+    pieces.append(log_importance_weights(
+        model, x, k, seed=_chunk_seed(seed, num_samples - remaining)))
     remaining -= k
   log_w = tf.concat(pieces, axis=0)
   return tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples)
@@ -149,11 +165,13 @@ def mutual_information_from_samples(z, z_mean, z_log_variance):
 
 def mutual_information(z_mean, z_log_variance, num_samples=MI_SAMPLES,
                        seed=None):
-  """Batch estimate of I(x; z) (He et al. 2019; shared samples), nats."""
+  """Batch estimate of I(x; z) (He et al. 2019; shared samples), nats.
+
+  `seed`: int or pair for stateless draws; None draws from the global stream.
+  """
   z_mean = tf.convert_to_tensor(z_mean, tf.float32)
   z_log_variance = tf.convert_to_tensor(z_log_variance, tf.float32)
-  eps = tf.random.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0),
-                         seed=seed)
+  eps = seeds.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0), seed)
   z = z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
   return mutual_information_from_samples(z, z_mean, z_log_variance)
 
@@ -178,8 +196,7 @@ def kl_parts(z_means, z_log_vars, batch_size=KL_PARTS_BATCH,
   if count < 2:
     return {**{name: float("nan") for name in decomposition.PARTS},
             "kl_parts_batch": int(count)}
-  eps = tf.random.stateless_normal(z_means.shape, seed=[seed, 0],
-                                   dtype=tf.float64).numpy()
+  eps = seeds.normal(z_means.shape, seed, dtype=tf.float64).numpy()
   z = z_means + np.exp(0.5 * z_log_vars) * eps
   num_batches = -(-count // batch_size)
   sums = dict.fromkeys(decomposition.PARTS, 0.0)
@@ -191,6 +208,22 @@ def kl_parts(z_means, z_log_vars, batch_size=KL_PARTS_BATCH,
   result = {name: value / count for name, value in sums.items()}
   result["kl_parts_batch"] = int(-(-count // num_batches))
   return result
+
+
+@contextlib.contextmanager
+def posterior_noise(model, seed):
+  """The model's test-time posterior sample z ~ q(z|x) drawn with `seed`.
+
+  Models read `eval_seed` in `sample_posterior(training=False)` (and the
+  SavedModel adapter in `compute_terms`); without it they draw from the
+  global stream.
+  """
+  previous = getattr(model, "eval_seed", None)
+  model.eval_seed = seed
+  try:
+    yield
+  finally:
+    model.eval_seed = previous
 
 
 def active_units(z_means, threshold=ACTIVE_UNIT_THRESHOLD):
@@ -211,7 +244,8 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
     mi_batch_size: batch for the MI estimate (the data set's batches if None).
     collapse_threshold: eps, nats below which a dimension's KL counts as
       collapsed for an example.
-    seed: seed for the posterior samples.
+    seed: root of every posterior sample's stateless seed (int or pair;
+      None is 0): the result is a function of (model, dataset, seed).
     collapse_delta: a dimension is collapsed when its KL is below eps for at
       least a fraction 1 - delta of the examples.
     distortion_samples: posterior samples per example of the distortion
@@ -220,15 +254,15 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
   Returns:
     dict of floats/lists; see the module doc for definitions.
   """
-  if seed is not None:
-    tf.random.set_seed(seed)
+  seed = 0 if seed is None else seed
   sums = {"neg_elbo": 0.0, "rate": 0.0, "distortion": 0.0, "loss": 0.0}
   kl_sum = None
   below_eps = None
   means, log_vars, iwae = [], [], []
   count = 0
-  for x in dataset:
-    terms = model.compute_terms(x, training=False)
+  for batch, x in enumerate(dataset):
+    with posterior_noise(model, seeds.fold(seed, seeds.DISTORTION, batch)):
+      terms = model.compute_terms(x, training=False)
     b = int(x.shape[0])
     count += b
     # Closed-form KL even when the model trains with a Monte Carlo estimate.
@@ -239,7 +273,10 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
     if distortion_samples > 1:
       distortion = posterior_distortion(model, x, terms["z_mean"],
                                         terms["z_log_variance"],
-                                        distortion_samples)
+                                        distortion_samples,
+                                        seed=seeds.fold(
+                                            seed, seeds.EXTRA_DISTORTION,
+                                            batch))
     sums["distortion"] += float(tf.reduce_sum(distortion))
     sums["loss"] += float(terms["loss"]) * b
     per_dim = np.sum(kl_per_example, axis=0, dtype=np.float64)
@@ -249,7 +286,9 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
     means.append(terms["z_mean"].numpy())
     log_vars.append(terms["z_log_variance"].numpy())
     if iw_samples:
-      iwae.append(iwae_log_likelihood(model, x, iw_samples).numpy())
+      iwae.append(iwae_log_likelihood(
+          model, x, iw_samples,
+          seed=seeds.fold(seed, seeds.IWAE, batch)).numpy())
   if count == 0:
     raise ValueError("evaluate() got an empty data set")
   result = {k: v / count for k, v in sums.items()}
@@ -273,12 +312,13 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
   mi_batch = mi_batch_size or min(count, 512)
   mis = []
   for start in range(0, count - mi_batch + 1, mi_batch):
-    mis.append(mutual_information(z_means[start:start + mi_batch],
-                                  z_log_vars[start:start + mi_batch]))
+    mis.append(mutual_information(
+        z_means[start:start + mi_batch], z_log_vars[start:start + mi_batch],
+        seed=seeds.fold(seed, seeds.MUTUAL_INFORMATION, start)))
   result["mutual_information"] = float(np.mean(mis)) if mis else float("nan")
   result["mutual_information_batch"] = int(mi_batch)
   result.update(kl_parts(z_means, z_log_vars,
-                         seed=KL_PARTS_SEED if seed is None else seed))
+                         seed=seeds.fold(seed, seeds.KL_PARTS)))
   if iw_samples:
     nll = -np.concatenate(iwae)
     result["iwae_nll"] = float(np.mean(nll))

@@ -83,6 +83,9 @@ class BaseVAE(keras.Model):
     # False replaces the posterior sample by its mean (z = mean). With noise on,
     # N replicas already draw the noise one device would (`sample_posterior`).
     self.sample_noise = True
+    # A stateless seed (shape [2]) for the test-time posterior sample, set by
+    # the evaluation (`diagnostics.posterior_noise`); None: the global stream.
+    self.eval_seed = None
     self.encoder = encoder
     self.decoder = decoder
     # Set by `build` from the first input: the event shape, its number of
@@ -217,7 +220,8 @@ class BaseVAE(keras.Model):
     if not self.sample_noise:
       return z_mean
     if not training:
-      return kl_lib.sample_latent(z_mean, z_log_variance)
+      return kl_lib.sample_latent(z_mean, z_log_variance,
+                                  stateless_seed=self.eval_seed)
     seed = tf.stack([tf.constant(self.seed, tf.int64),
                      tf.cast(self.optimizer.iterations, tf.int64)])
     local = tf.shape(z_mean)[0]

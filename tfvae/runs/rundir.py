@@ -91,7 +91,14 @@ def prepare(config):
     return True
   logdir = config.run.logdir
   if paths.has_run(logdir):  # Only with overwrite (check() refused otherwise).
-    shutil.rmtree(logdir)
+    for name in os.listdir(logdir):  # All but the run lock (`runlock`).
+      path = os.path.join(logdir, name)
+      if name == ".lock":
+        continue
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+      else:
+        os.remove(path)
   os.makedirs(logdir, exist_ok=True)
   files.atomic_write_text(paths.config_path(logdir), config.to_json())
   return False

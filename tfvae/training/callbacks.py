@@ -13,7 +13,9 @@ import tensorflow as tf
 
 from tfvae.errors import TfvaeError
 from tfvae.metrics import diagnostics
+from tfvae.metrics import seeds
 from tfvae.metrics import traversals
+from tfvae.training import checkpoints
 from tfvae.training import tensorboard as tb
 
 
@@ -198,9 +200,19 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
           f"non-finite weights after step {step} ({', '.join(bad[:5])}); not "
           f"saved, last good checkpoint: {latest} (lower --learning_rate or "
           "check the data)")
-    for writer in self.writers:
-      writer.flush()
-    self.manager.save(checkpoint_number=step)
+    try:
+      for writer in self.writers:
+        writer.flush()
+      self.manager.save(checkpoint_number=step)
+    except (OSError, tf.errors.OpError) as e:
+      # TF writes a checkpoint to temporary files and updates the index
+      # last, so the previous checkpoint is still the latest and intact.
+      self.model.stop_training = True
+      latest = self.manager.latest_checkpoint or "none"
+      error = checkpoints.storage_error(
+          f"checkpoint {step} in {self.manager.directory}", e)
+      raise checkpoints.StorageError(
+          f"{error}; the latest checkpoint is still {latest}") from None
     self._last_saved = step
 
   def save_final(self):
@@ -232,7 +244,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
   def evaluate(self):
     step = global_step(self.model)
-    result, z_means, z_log_vars = diagnostics.evaluate(self.model, self.dataset)
+    # Its draws are seeded by (run seed, step): the same weights give the same
+    # numbers in any process, after any resume.
+    result, z_means, z_log_vars = diagnostics.evaluate(
+        self.model, self.dataset, seed=seeds.for_step(self.seed, step))
     self.last_result = result
     self.last_step = step
     with self.writer.as_default(step=step):

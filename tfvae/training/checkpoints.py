@@ -2,7 +2,11 @@
 
 The model's non-trainable variables hold the KL weight and all controller state
 (GECO's multiplier and moving average, ControlVAE's integrator), so one
-`tf.train.Checkpoint(model=..., optimizer=...)` saves and restores all of it.
+`tf.train.Checkpoint(model=..., optimizer=...)` saves and restores all of it,
+plus `last_batch`: the logged values of the last training batch (the KL
+weight, beta, sigma a finished run reports), which Keras does not track as
+checkpoint dependencies of the model (they sit in a dict). Checkpoints written
+before `last_batch` was saved still restore (without those values).
 The data pipeline position is the global step itself: the training pipeline is
 a deterministic function of the seed, and a resumed run skips the batches it
 already consumed. Posterior noise during training is a pure function of
@@ -26,6 +30,20 @@ from tfvae.runs import checkpoints as run_checkpoints
 
 class CheckpointError(TfvaeError):
   """A checkpoint that cannot be restored into this model."""
+
+
+class StorageError(TfvaeError):
+  """A run's file could not be written (disk full, read-only, permissions)."""
+
+
+def storage_error(what, error):
+  """One line for an OSError or TensorFlow I/O error while writing `what`."""
+  if isinstance(error, OSError):
+    reason = error.strerror or str(error)
+  else:
+    text = str(getattr(error, "message", error)).strip()
+    reason = text.splitlines()[0] if text else type(error).__name__
+  return StorageError(f"cannot write {what}: {reason[:300]}")
 
 
 class _DropUnrestoredValueWarnings(logging.Filter):
@@ -54,8 +72,15 @@ def _does_not_fit(path, error):
                          f"(another architecture?): {first[:300]}")
 
 
+LAST_BATCH = "last_batch"
+
+
 def make_manager(model, directory, max_to_keep):
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+  extra = {}
+  if getattr(model, "last_batch", None):
+    extra[LAST_BATCH] = tf.train.Checkpoint(**model.last_batch)
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                   **extra)
   return tf.train.CheckpointManager(checkpoint, directory,
                                     max_to_keep=max_to_keep,
                                     step_counter=model.optimizer.iterations)
@@ -80,10 +105,83 @@ def restore(manager, path=None):
     return None
   try:
     status = manager.checkpoint.restore(path)
-    status.assert_existing_objects_matched()
+    if _has_last_batch(manager.checkpoint, path):
+      status.assert_existing_objects_matched()
+    else:  # An older checkpoint: everything but `last_batch` must match.
+      status.expect_partial()
+      tf.train.Checkpoint(
+          model=manager.checkpoint.model,
+          optimizer=manager.checkpoint.optimizer).restore(
+              path).expect_partial().assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
     raise _does_not_fit(path, e) from None
   return path
+
+
+def unreadable_reason(path):
+  """None when every tensor of the checkpoint `path` reads back, else why.
+
+  Each tensor's CRC32C is checked as it is read, so a truncated or
+  overwritten data file is caught, not only a missing one.
+  """
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  # The reader raises OpErrors, IndexError ("Read less bytes than
+  # requested"), ValueError...: any failure to read back means unreadable.
+  except Exception as e:  # pylint: disable=broad-except
+    text = str(getattr(e, "message", e)).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:200]
+  return None
+
+
+def set_aside_unreadable(directory, warn):
+  """Moves the newest unreadable checkpoints out of a resume's way.
+
+  Walks the CheckpointManager index of `directory` from the newest
+  checkpoint down; each that does not read back (truncated, corrupt, files
+  missing) has its files renamed to `<file>.unreadable` and leaves the index,
+  until a readable one is found, which then is the latest. Prints one warning
+  line per checkpoint set aside; returns their paths.
+  """
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return []
+  paths = list(state.all_model_checkpoint_paths) or [
+      state.model_checkpoint_path]
+  paths = [p if os.path.isabs(p) else os.path.join(directory, p)
+           for p in paths]
+  set_aside = []
+  while paths:
+    reason = unreadable_reason(paths[-1])
+    if reason is None:
+      break
+    path = paths.pop()
+    for name in glob.glob(glob.escape(path) + ".*"):
+      if not name.endswith(".unreadable"):
+        os.replace(name, name + ".unreadable")
+    set_aside.append(path)
+    older = paths[-1] if paths else None
+    warn(f"warning: checkpoint {path} is unreadable ({reason}); set aside as "
+         f"{os.path.basename(path)}.*.unreadable, resuming from "
+         f"{older or 'step 0 (no readable checkpoint)'}")
+  if set_aside:
+    # The manager's own (non-deprecated) writer of the index, atomic.
+    from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=import-outside-toplevel
+    checkpoint_management.update_checkpoint_state_internal(
+        directory, paths[-1] if paths else "",
+        all_model_checkpoint_paths=paths, save_relative_paths=True)
+    if not paths:
+      os.remove(os.path.join(directory, "checkpoint"))
+  return set_aside
+
+
+def _has_last_batch(checkpoint, path):
+  if not hasattr(checkpoint, LAST_BATCH):
+    return True  # Nothing to miss.
+  names = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+  return any(name.startswith(LAST_BATCH + "/") for name in names)
 
 
 def restore_model(model, path):

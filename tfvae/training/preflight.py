@@ -13,6 +13,7 @@ for library callers that skip this module.
 from tfvae.data import datasets
 from tfvae.errors import DataError
 from tfvae.export import layout
+from tfvae.runs import lock
 from tfvae.runs import rundir
 
 
@@ -33,6 +34,7 @@ def check(config):
   if config.run.export_dir is not None:
     layout.check_export_base(config.run.export_dir)
   rundir.check(config)
+  lock.check_free(config.run.logdir)
   data = datasets.load_data(config)
   model = config.model
   datasets.check_support(data, model.likelihood, model.model,

@@ -19,11 +19,12 @@ from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.export import layout
 from tfvae.models.factory import build_model
+from tfvae.runs import lock
+from tfvae.runs import paths
+from tfvae.runs import rundir
 from tfvae.training import callbacks as cb
 from tfvae.training import checkpoints
 from tfvae.training import distribute
-from tfvae.runs import paths
-from tfvae.runs import rundir
 from tfvae.training import preflight
 from tfvae.training import tensorboard as tb
 
@@ -95,6 +96,7 @@ def build_compiled_model(config, event_shape, strategy=None, total_steps=None,
   return model
 
 
+@lock.releases_locks
 def train(config, print_fn=print, data=None):
   """Runs training as configured; returns the final metrics dict.
 
@@ -102,8 +104,9 @@ def train(config, print_fn=print, data=None):
   importing TensorFlow, see `tfvae.training.preflight`), or None to load it.
 
   Raises:
-    TfvaeError (ConfigError, DataError, CheckpointError, NonFiniteLossError)
-    with a one-line message for every problem caused by the input.
+    TfvaeError (ConfigError, DataError, CheckpointError, NonFiniteLossError,
+    StorageError, RunLockedError) with a one-line message for every problem
+    caused by the input or the disk.
   """
   config.validate()
   started = time.time()
@@ -117,9 +120,12 @@ def train(config, print_fn=print, data=None):
   if warning:
     print_fn(warning)
   preflight.check_batch_size(config, data)
+  logdir = config.run.logdir
   # Only now touch the logdir: every input error above leaves disk unchanged.
   if config.run.export_dir is not None:
     layout.check_export_base(config.run.export_dir)
+  rundir.check(config)  # Before the lock creates the logdir.
+  lock.acquire(logdir)  # One live run per logdir.
   resuming = rundir.prepare(config)
 
   strategy = distribute.make_strategy(config)
@@ -129,19 +135,10 @@ def train(config, print_fn=print, data=None):
              "per call (--steps_per_execution is ignored, see "
              "docs/performance.md)")
   steps = total_steps(config, data.num_train)
-  model = build_compiled_model(config, data.image_shape, strategy, steps,
+  model = build_compiled_model(config, data.event_shape, strategy, steps,
                                data.in_unit_interval, data.num_train)
-  with strategy.scope():
-    checkpoints.build_optimizer(model)
-  logdir = config.run.logdir
-  manager = checkpoints.make_manager(model, paths.checkpoint_dir(logdir),
-                                     config.run.keep_checkpoints)
-  start_step = 0
-  if resuming:
-    restored = checkpoints.restore(manager)
-    start_step = int(model.optimizer.iterations.numpy())
-    if restored:
-      print_fn(f"resuming {logdir} from {restored} (step {start_step})")
+  manager, start_step = _restore(model, config, strategy, resuming, print_fn)
+  lock.announce(logdir)  # The run goes ahead: name its holder.
   # Shape and scale of the data, for scripts/export.py (after the restore: a
   # checkpoint that does not fit leaves the run dir as it was).
   spec = rundir.data_spec(data)
@@ -152,6 +149,55 @@ def train(config, print_fn=print, data=None):
   writers = tb.make_writers(logdir)
   if start_step == 0:
     tb.write_text(writers["train"], "config", config.to_json())
+  evaluation = _evaluation(config, data, writers, print_fn)
+  saver = cb.PeriodicCheckpoint(manager, config.run.checkpoint_every,
+                                writers=writers.values())
+  if start_step < steps:
+    _fit(model, config, data, strategy, start_step, steps, [
+        # The saver comes after the evaluation: see PeriodicCheckpoint.
+        cb.NonFiniteGuard(manager), cb.StepLimit(steps),
+        cb.BatchScalars(writers["train"], config.runtime.log_every),
+        evaluation, saver])
+    saver.save_final()
+  else:
+    print_fn(f"{logdir} already reached step {steps}; evaluating only")
+    # Its events are logged already: a second point at this step would
+    # duplicate it in TensorBoard.
+    evaluation.writer = tf.summary.create_noop_writer()
+
+  final = _final_metrics(model, config, evaluation, started,
+                         evaluated_only=start_step >= steps)
+  for writer in writers.values():
+    writer.close()
+  if config.run.export_dir:
+    from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
+    final["export_path"] = saved_model.export(
+        model, config, config.run.export_dir,
+        uint8_scale=spec["uint8_scale"])
+  return final
+
+
+def _restore(model, config, strategy, resuming, print_fn):
+  """The checkpoint manager, and the step restored (0 for a new run)."""
+  with strategy.scope():
+    checkpoints.build_optimizer(model)
+  directory = paths.checkpoint_dir(config.run.logdir)
+  if resuming:  # Resume from the newest checkpoint that reads back.
+    checkpoints.set_aside_unreadable(directory, print_fn)
+  manager = checkpoints.make_manager(model, directory,
+                                     config.run.keep_checkpoints)
+  if not resuming:
+    return manager, 0
+  restored = checkpoints.restore(manager)
+  start_step = int(model.optimizer.iterations.numpy())
+  if restored:
+    print_fn(f"resuming {config.run.logdir} from {restored} (step "
+             f"{start_step})")
+  return manager, start_step
+
+
+def _evaluation(config, data, writers, print_fn):
+  """The periodic exact evaluation on the validation set."""
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
                                   config.data.binarization,
                                   config.training.seed + 1)
@@ -160,40 +206,31 @@ def train(config, print_fn=print, data=None):
   if len(data.event_shape) == 3 and data.event_shape[-1] in (1, 3):
     preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
                data.scale)
-  evaluation = cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
-                                     image_every=config.run.image_every,
-                                     print_fn=print_fn,
-                                     seed=config.training.seed)
-  saver = cb.PeriodicCheckpoint(manager, config.run.checkpoint_every,
-                                writers=writers.values())
-  # The saver comes after the evaluation: see PeriodicCheckpoint.
-  callbacks = [cb.NonFiniteGuard(manager), cb.StepLimit(steps),
-               cb.BatchScalars(writers["train"], config.runtime.log_every),
-               evaluation, saver]
+  return cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
+                               image_every=config.run.image_every,
+                               print_fn=print_fn, seed=config.training.seed)
 
-  if start_step < steps:
-    train_ds = pipeline.train_dataset(data, config.training.batch_size,
-                                      config.training.seed,
-                                      config.data.binarization)
-    # The pipeline is deterministic given the seed: skip what was consumed.
-    train_ds = train_ds.skip(start_step)
-    # Keras' fit distributes it with the strategy's own API
-    # (experimental_distribute_dataset) when a strategy is active.
-    remaining = steps - start_step
-    chunk = config.run.eval_every
-    # At most the compiled value (the model's per-step log has that many rows).
-    model.steps_per_execution = execution_steps(config, start_step, steps,
-                                                strategy)
-    model.fit(train_ds, epochs=math.ceil(remaining / chunk),
-              steps_per_epoch=chunk, callbacks=callbacks,
-              verbose=config.run.verbose)
-    saver.save_final()
-  else:
-    print_fn(f"{logdir} already reached step {steps}; evaluating only")
-    # Its events are logged already: a second point at this step would
-    # duplicate it in TensorBoard.
-    evaluation.writer = tf.summary.create_noop_writer()
 
+def _fit(model, config, data, strategy, start_step, steps, callbacks):
+  """Trains from `start_step` to `steps` in "epochs" of `eval_every` steps."""
+  train_ds = pipeline.train_dataset(data, config.training.batch_size,
+                                    config.training.seed,
+                                    config.data.binarization)
+  # The pipeline is deterministic given the seed: skip what was consumed.
+  # Keras' fit distributes it with the strategy's own API
+  # (experimental_distribute_dataset) when a strategy is active.
+  train_ds = train_ds.skip(start_step)
+  chunk = config.run.eval_every
+  # At most the compiled value (the model's per-step log has that many rows).
+  model.steps_per_execution = execution_steps(config, start_step, steps,
+                                              strategy)
+  model.fit(train_ds, epochs=math.ceil((steps - start_step) / chunk),
+            steps_per_epoch=chunk, callbacks=callbacks,
+            verbose=config.run.verbose)
+
+
+def _final_metrics(model, config, evaluation, started, evaluated_only):
+  """The last evaluation and the weighting, written to final_metrics.json."""
   evaluation.set_model(model)
   result = evaluation.last_result
   if evaluation.last_step != int(model.optimizer.iterations.numpy()):
@@ -206,15 +243,23 @@ def train(config, print_fn=print, data=None):
       "tfvae_version": __version__,
       "train_seconds": round(time.time() - started, 1),
   })
-  rundir.write_final_metrics(logdir, final)
-  for writer in writers.values():
-    writer.close()
-  if config.run.export_dir:
-    from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
-    final["export_path"] = saved_model.export(
-        model, config, config.run.export_dir,
-        uint8_scale=spec["uint8_scale"])
+  logdir = config.run.logdir
+  if evaluated_only:  # Nothing trained: keep the training's own time.
+    final["train_seconds"] = _previous_train_seconds(logdir, final)
+  try:
+    rundir.write_final_metrics(logdir, final)
+  except OSError as e:
+    raise checkpoints.storage_error(paths.final_metrics_path(logdir),
+                                    e) from None
   return final
+
+
+def _previous_train_seconds(logdir, final):
+  """`train_seconds` of the run's final metrics at this step, if any."""
+  previous = rundir.read_final_metrics(logdir)
+  if not isinstance(previous, dict) or previous.get("step") != final["step"]:
+    return final["train_seconds"]
+  return previous.get("train_seconds", final["train_seconds"])
 
 
 def final_weighting(model, config):

@@ -1,0 +1,56 @@
+"""Stateless seeds of evaluation: every random draw a pure function of its seed.
+
+A stateful generator (`tf.random.normal`) draws from a stream whose position
+depends on everything the process did before, so the same checkpoint
+evaluated after a resume, in another process or at another time gives other
+Monte Carlo noise. Here every draw of an evaluation is
+`tf.random.stateless_*` with a seed derived from the evaluation's seed and
+the draw's place in it: seed_path = fold_in(...fold_in(root, a)..., z) with
+Philox's fold-in (`tf.random.experimental.stateless_fold_in`), so the numbers
+are a function of (weights, data, seed) alone (Salmon et al. 2011, "Parallel
+random numbers: as easy as 1, 2, 3", for counter-based generators).
+
+A training run evaluates step t with the root seed `for_step(run_seed, t)`.
+"""
+
+import tensorflow as tf
+
+# The purposes of draws, folded in so that they never share a stream.
+DISTORTION = 1
+EXTRA_DISTORTION = 2
+IWAE = 3
+MUTUAL_INFORMATION = 4
+KL_PARTS = 5
+
+
+def root(seed):
+  """A stateless seed (shape [2], int64) from an int or a pair of ints."""
+  seed = tf.convert_to_tensor(seed)
+  if seed.shape.rank == 0:
+    return tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+  if seed.shape != (2,):
+    raise ValueError(f"seed must be an int or a pair of ints, got shape "
+                     f"{seed.shape}")
+  return tf.cast(seed, tf.int64)
+
+
+def fold(seed, *path):
+  """The seed of the draw at `path` (ints) below `seed` (int or pair)."""
+  seed = root(seed)
+  for value in path:
+    seed = tf.cast(tf.random.experimental.stateless_fold_in(
+        seed, int(value), alg="philox"), tf.int64)
+  return seed
+
+
+def for_step(run_seed, step):
+  """The root seed of the evaluation of a run's weights at `step`."""
+  return fold(run_seed, step)
+
+
+def normal(shape, seed, dtype=tf.float32):
+  """N(0, 1) draws, stateless when `seed` is given (else the global stream)."""
+  if seed is None:
+    return tf.random.normal(shape, dtype=dtype)
+  return tf.random.stateless_normal(shape, seed=root(seed), dtype=dtype,
+                                    alg="philox")
