@@ -101,7 +101,7 @@ def test_checkpoint_without_last_batch_still_resumes(tmp_path):
   data = datasets.load_data(config)
   model = trainer.build_compiled_model(config, data.image_shape)
   checkpoints.build_optimizer(model)
-  model.kl_weight.assign(0.25)
+  model.likelihood.raw_log_sigma.assign(0.25)
   model.optimizer.iterations.assign(10)
   # What make_manager wrote before it saved `last_batch`.
   old = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
@@ -114,7 +114,7 @@ def test_checkpoint_without_last_batch_still_resumes(tmp_path):
   checkpoints.build_optimizer(fresh)
   manager = checkpoints.make_manager(fresh, str(tmp_path / "new"), 2)
   assert checkpoints.restore(manager, prefix) == prefix
-  assert float(fresh.kl_weight.numpy()) == 0.25
+  assert float(fresh.likelihood.raw_log_sigma.numpy()) == 0.25
   assert int(fresh.optimizer.iterations.numpy()) == 10
   # Another architecture is still refused.
   other = trainer.build_compiled_model(
