@@ -43,6 +43,17 @@ flags.DEFINE_string("sweep_dir", "runs/sweep", "Directory of the sweep: one "
                     "run directory per point, logs/, the report.")
 flags.DEFINE_integer("jobs", 1, "Runs trained at a time, each in its own "
                      "process (the evaluations follow, one by one).")
+flags.DEFINE_enum("engine", "local", ["local", "ray"], "Where the points "
+                  "train: local (--jobs subprocesses) or ray (one Ray task per "
+                  "point; pip install 'tfvae[ray]'). See docs/evaluation.md.")
+flags.DEFINE_string("ray_address", None, "--engine=ray: empty starts a Ray "
+                    "instance on this machine (loopback, --jobs CPUs, or 2); "
+                    "auto or HOST:PORT joins a running cluster.")
+flags.DEFINE_float("cpus_per_run", 1, "--engine=ray: CPUs reserved per point.")
+flags.DEFINE_integer("max_retries", 3, "--engine=ray: retries of a point whose "
+                     "worker died (it resumes from its last checkpoint).")
+flags.DEFINE_enum("scheduler", "none", ["none", "asha"], "--engine=ray: asha "
+                  "stops points early by their validation -ELBO (Ray Tune).")
 evalflags.define_evaluation_flags()
 flags.DEFINE_bool("reevaluate", False, "Evaluate every run again even when its "
                   "evaluation is up to date.")
@@ -91,6 +102,12 @@ def main(argv):
       raise ConfigError(f"--jobs must be >= 1, got {FLAGS.jobs}")
     if FLAGS.iw_samples < 0:
       raise ConfigError(f"--iw_samples must be >= 0, got {FLAGS.iw_samples}")
+    from tfvae.analysis import engines
+    engine = engines.make_engine(
+        FLAGS.engine, jobs=FLAGS.jobs, address=FLAGS.ray_address,
+        num_cpus=FLAGS.jobs if FLAGS["jobs"].present else 2,
+        cpus_per_run=FLAGS.cpus_per_run, max_retries=FLAGS.max_retries,
+        scheduler=FLAGS.scheduler)
     if not (FLAGS.grid or FLAGS.presets or FLAGS.include):
       raise ConfigError("nothing to sweep: give --grid=FLAG=V1,V2,... and/or "
                         "--presets=A.flags,B.flags")
@@ -123,11 +140,11 @@ def main(argv):
       return
 
     log_dir = os.path.join(FLAGS.sweep_dir, sweep.LOG_DIR)
-    trainings = [
-        (p.name, [sys.executable, os.path.join(SCRIPTS, "train.py")] + p.args,
-         os.path.join(log_dir, p.name + ".log"))
-        for p in points if not sweep.training_done(p.logdir, p.config.steps)]
-    trained = sweep.run_trainings(trainings, FLAGS.jobs)
+    trainings = [engines.Training(
+        p.name, [sys.executable, os.path.join(SCRIPTS, "train.py")] + p.args,
+        os.path.join(log_dir, p.name + ".log"), p.logdir, p.config.steps,
+        p.config.eval_every) for p in points]
+    trained = engine.run([t for t in trainings if not engine.finished(t)])
 
     # (name, kind, logdir, evaluation JSON, TensorBoard dir, grid values)
     plan = [(p.name, "sweep", p.logdir,
@@ -159,6 +176,7 @@ def main(argv):
         print(f"{name}: up to date")
       rows.append(sweep_report.collect_row(name, kind, logdir, json_path,
                                            values))
+      rows[-1]["status"] = engines.point_status(logdir)
     if rows:
       paths, table = sweep_report.write_report(rows, FLAGS.sweep_dir,
                                                grid_names)
