@@ -143,7 +143,7 @@ def main(argv):
     trainings = [engines.Training(
         p.name, [sys.executable, os.path.join(SCRIPTS, "train.py")] + p.args,
         os.path.join(log_dir, p.name + ".log"), p.logdir, p.config.steps,
-        p.config.eval_every) for p in points]
+        p.config.eval_every, p.config.checkpoint_every) for p in points]
     trained = engine.run([t for t in trainings if not engine.finished(t)])
 
     # (name, kind, logdir, evaluation JSON, TensorBoard dir, grid values)

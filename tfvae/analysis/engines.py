@@ -71,6 +71,7 @@ class Training:
     logdir: the run directory.
     steps: the run's total steps (None: not fixed by --steps).
     eval_every: steps between its evaluations.
+    checkpoint_every: steps between its checkpoints.
   """
 
   name: str
@@ -79,6 +80,7 @@ class Training:
   logdir: str
   steps: int = None
   eval_every: int = None
+  checkpoint_every: int = None
 
 
 class PointKilled(RuntimeError):
@@ -129,6 +131,25 @@ def _kill_self_after_checkpoint(training, proc, done_path):
   threading.Thread(target=watch, daemon=True).start()
 
 
+def _wait_for_checkpoint(training, step, proc, timeout=120.0):
+  """Waits until the run's checkpoint of `step` is its latest one.
+
+  An evaluation is printed just before the checkpoint of the same step is
+  saved; reporting it only afterwards means a point the scheduler stops
+  there keeps the weights that were judged.
+  """
+  state = os.path.join(rundir.checkpoint_dir(training.logdir), "checkpoint")
+  deadline = time.time() + timeout
+  while proc.poll() is None and time.time() < deadline:
+    try:
+      with open(state) as f:
+        if re.search(rf'[/"]ckpt-{step}"', f.readline()):
+          return
+    except OSError:
+      pass
+    time.sleep(0.05)
+
+
 def run_point(training, cwd=None, on_evaluation=None, fault=None):
   """Runs one point's `train.py` command; its output goes to its log file.
 
@@ -165,7 +186,10 @@ def run_point(training, cwd=None, on_evaluation=None, fault=None):
         log.flush()
         match = EVALUATION_LINE.match(line)
         if match and on_evaluation is not None:
-          on_evaluation(int(match.group(1)), float(match.group(2)))
+          step = int(match.group(1))
+          if training.checkpoint_every and step % training.checkpoint_every == 0:
+            _wait_for_checkpoint(training, step, proc)
+          on_evaluation(step, float(match.group(2)))
       code = proc.wait()
     finally:
       if proc.poll() is None:  # Interrupted (e.g. stopped by the scheduler).
@@ -238,6 +262,11 @@ class RayEngine:
       raise ConfigError(f"num_cpus must be >= 1, got {num_cpus}")
     if max_retries < 0:
       raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
+    if address is None:
+      # Ray resolves 127.0.0.1 to the machine's outward address and listens
+      # there; with "clusters" off a local instance uses and listens on the
+      # loopback address only (read when Ray is first imported).
+      os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     self.ray = import_ray()
     self.address = address or None
     self.num_cpus = num_cpus
