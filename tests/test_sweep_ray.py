@@ -156,3 +156,25 @@ def test_asha_stops_a_bad_point_early(tmp_path):
   assert float(bad["neg_elbo"]) > float(good["neg_elbo"])
   assert "| stopped_early |" in (sweep_dir / "sweep.md").read_text()
   assert engines.point_status(str(sweep_dir / bad["name"])) == "stopped_early"
+
+
+@pytest.mark.slow
+def test_one_run_across_two_ray_workers(tmp_path):
+  import json  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  from conftest import ROOT  # pylint: disable=import-outside-toplevel
+  logdir = tmp_path / "run"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "tests", "ray_multi_worker_check.py"),
+       str(logdir)], capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  final = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert final["step"] == 10
+  chief = json.loads((logdir / "final_metrics.json").read_text())
+  other = json.loads((tmp_path / "run.worker1" / "final_metrics.json")
+                     .read_text())
+  # One run: both workers end with the same all-reduced weights, hence the
+  # same exact validation numbers.
+  assert chief["neg_elbo"] == other["neg_elbo"] == final["neg_elbo"]
+  config = json.loads((logdir / "config.json").read_text())
+  assert config["strategy"] == "multi_worker" and config["batch_size"] == 32
