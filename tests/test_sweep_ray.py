@@ -178,3 +178,43 @@ def test_one_run_across_two_ray_workers(tmp_path):
   assert chief["neg_elbo"] == other["neg_elbo"] == final["neg_elbo"]
   config = json.loads((logdir / "config.json").read_text())
   assert config["strategy"] == "multi_worker" and config["batch_size"] == 32
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_and_keeps_finished_points(tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+  import psutil  # pylint: disable=import-outside-toplevel
+  from conftest import ROOT  # pylint: disable=import-outside-toplevel
+  sweep_dir = tmp_path / "s"
+  # Two CPUs per point on a 2-CPU instance: one point after the other; the
+  # short one finishes, the long one is interrupted.
+  args = [sys.executable, os.path.join(ROOT, "scripts", "sweep.py"),
+          *[a for a in TINY if not a.startswith("--steps")],
+          "--grid=steps=60,900", "--engine=ray", "--cpus_per_run=2",
+          f"--sweep_dir={sweep_dir}"]
+  done = sweep_dir / "steps_60" / "final_metrics.json"
+  running = sweep_dir / "steps_900" / "checkpoints" / "checkpoint"
+  proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT)
+  try:
+    deadline = time.time() + TIMEOUT
+    while not (done.exists() and running.exists()):
+      assert proc.poll() is None, proc.communicate()[1][-3000:]
+      assert time.time() < deadline
+      time.sleep(0.5)
+    finished = done.read_text()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+  assert proc.returncode == 130, err[-3000:]
+  assert "sweep.py: error: interrupted" in err
+  assert done.read_text() == finished  # The finished point is intact.
+  assert not (sweep_dir / "steps_900" / "final_metrics.json").exists()
+  time.sleep(2)
+  # No training process survived the interrupt.
+  left = [p.pid for p in psutil.process_iter(["cmdline"])
+          if str(sweep_dir) in " ".join(p.info["cmdline"] or [])]
+  assert not left
