@@ -13,7 +13,13 @@ sweep is bounded by a subprocess timeout.
 - ASHA on two points run one after the other, the second with a learning rate
   10^4 times smaller: at the first evaluation its -ELBO is far worse than the
   first point's at that step, so ASHA stops it there; its row says
-  stopped_early and its step is that evaluation's.
+  stopped_early and its step is that evaluation's. (Tune starts the trials
+  in grid order.)
+- Ctrl-C (SIGINT to the sweep) while a second point trains: exit 130, the
+  finished point's files unchanged, no training process left.
+- One run across two Ray Train workers (MultiWorkerMirroredStrategy from
+  the TF_CONFIG Ray Train sets) reaches its last step with the same numbers
+  on both workers (tests/ray_multi_worker_check.py).
 """
 
 import csv
@@ -122,7 +128,8 @@ def test_ray_sweep_equals_local_with_a_killed_worker(tmp_path):
   assert log.count("$ ") == 2  # Started twice: retried by Ray ...
   assert "resuming" in log     # ... and resumed from its checkpoint.
 
-  local_rows, ray_rows = read_csv(local / "sweep.csv"), read_csv(ray / "sweep.csv")
+  local_rows = read_csv(local / "sweep.csv")
+  ray_rows = read_csv(ray / "sweep.csv")
   assert [r["name"] for r in ray_rows] == POINTS
   assert ray_rows == local_rows  # Every number, at full precision.
   assert (ray / "rd_plane.png").exists() and os.listdir(ray / "hparams")
@@ -144,7 +151,8 @@ def test_asha_stops_a_bad_point_early(tmp_path):
   # other, so the bad one meets the good one's result at its first rung.
   proc = run_script(
       "sweep.py", "--dataset=digits", "--hidden_units=32", "--latent_dim=4",
-      "--steps=90", "--eval_every=30", "--checkpoint_every=30", "--verbose=0", "--iw_samples=0",
+      "--steps=90", "--eval_every=30", "--checkpoint_every=30",
+      "--verbose=0", "--iw_samples=0",
       "--grid=learning_rate=0.001,0.0000001", "--engine=ray",
       "--scheduler=asha", "--cpus_per_run=2", f"--sweep_dir={sweep_dir}",
       timeout=TIMEOUT)

@@ -187,7 +187,8 @@ def run_point(training, cwd=None, on_evaluation=None, fault=None):
         match = EVALUATION_LINE.match(line)
         if match and on_evaluation is not None:
           step = int(match.group(1))
-          if training.checkpoint_every and step % training.checkpoint_every == 0:
+          every = training.checkpoint_every
+          if every and step % every == 0:
             _wait_for_checkpoint(training, step, proc)
           on_evaluation(step, float(match.group(2)))
       code = proc.wait()
@@ -279,7 +280,8 @@ class RayEngine:
     under the scheduler)."""
     if sweep_lib.training_done(training.logdir, training.steps):
       return True
-    return self.scheduler != "none" and stopped_early(training.logdir) is not None
+    return (self.scheduler != "none" and
+            stopped_early(training.logdir) is not None)
 
   def run(self, trainings, print_fn=print):
     """Trains the points on Ray; returns {name: JobResult}."""
@@ -289,6 +291,12 @@ class RayEngine:
     started_here = not ray.is_initialized()
     if started_here:
       self._connect()
+    where = self.address or (f"a Ray instance on this machine "
+                             f"({self.num_cpus} CPUs)")
+    print_fn(f"training {len(trainings)} point(s) on {where}, "
+             f"{self.cpus_per_run:g} CPU(s) each"
+             + (f", scheduler {self.scheduler}" if self.scheduler != "none"
+                else ""))
     try:
       if self.scheduler == "asha":
         results = self._run_tune(trainings, print_fn)
@@ -359,8 +367,9 @@ class RayEngine:
     # Ctrl-C must reach this process as KeyboardInterrupt (Tune would catch
     # it and end the experiment as if it were finished).
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    from ray import tune  # pylint: disable=import-outside-toplevel
-    from ray.tune.schedulers import ASHAScheduler  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
     steps = [t.steps for t in trainings if t.steps]
     evals = [t.eval_every for t in trainings if t.eval_every]
     scheduler = ASHAScheduler(
@@ -449,11 +458,3 @@ def make_engine(name, jobs=1, address=None, num_cpus=2, cpus_per_run=1,
                    cpus_per_run=cpus_per_run, max_retries=max_retries,
                    scheduler=scheduler)
 
-
-def describe(engine):
-  """A one-line description of where the points run (for the sweep's log)."""
-  if isinstance(engine, LocalEngine):
-    return f"local engine, {engine.jobs} at a time"
-  where = engine.address or f"a local Ray instance ({engine.num_cpus} CPUs)"
-  extra = f", scheduler {engine.scheduler}" if engine.scheduler != "none" else ""
-  return f"Ray engine on {where}, {engine.cpus_per_run} CPU(s) per point{extra}"
