@@ -15,7 +15,8 @@ with --iw_samples, disentanglement metrics on data sets with factors, sizes
 from the --metric_* flags; kept when up to date) and the sweep
 writes <sweep_dir>/sweep.csv, sweep.md, rd_plane.png and TensorBoard HParams
 (`tensorboard --logdir <sweep_dir>`). --include=RUNDIR adds finished runs of
-other methods to the table and the plot.
+other methods to the table and the plot. --engine=ray trains the points on
+Ray, on this machine or a cluster (--ray_address; docs/evaluation.md).
 """
 
 import os
