@@ -20,8 +20,18 @@ sys.path.insert(0, ROOT)
 
 import ray  # pylint: disable=wrong-import-position
 
-from tfvae.config import Config  # pylint: disable=wrong-import-position
 from tfvae.training.ray_multi_worker import train_multi_worker  # pylint: disable=wrong-import-position
+
+
+def make_config(**values):
+  """The run's config from flat values (flat or nested config package)."""
+  # pylint: disable=import-outside-toplevel
+  try:
+    from tfvae.config import ExperimentConfig
+    return ExperimentConfig.from_flat(**values)
+  except ImportError:
+    from tfvae.config import Config
+    return Config(**values)
 
 
 def main(logdir):
@@ -29,9 +39,9 @@ def main(logdir):
            runtime_env={"env_vars": {"PYTHONPATH": ROOT,
                                      "TF_CPP_MIN_LOG_LEVEL": "2"}})
   try:
-    config = Config(dataset="digits", hidden_units=16, latent_dim=2,
-                    steps=10, eval_every=10, batch_size=32, verbose=0,
-                    logdir=logdir)
+    config = make_config(dataset="digits", hidden_units=16, latent_dim=2,
+                         steps=10, eval_every=10, batch_size=32, verbose=0,
+                         logdir=logdir)
     final = train_multi_worker(config, num_workers=2, cpus_per_worker=1)
   finally:
     ray.shutdown()

@@ -34,6 +34,7 @@ Ray is optional (`pip install tfvae[ray]`); only `RayEngine` imports it.
 """
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -43,7 +44,6 @@ import time
 
 from tfvae.analysis import sweep as sweep_lib
 from tfvae.errors import ConfigError
-from tfvae.training import rundir
 
 ENGINES = ("local", "ray")
 SCHEDULERS = ("none", "asha")
@@ -53,6 +53,9 @@ STOPPED_STATUS = "stopped_early"
 # Test hook: "POINT:PATH" kills the Ray worker training POINT once (when PATH
 # does not exist yet) as soon as that point's first checkpoint is on disk.
 FAULT_ENV = "TFVAE_SWEEP_KILL_WORKER_ONCE"
+# The checkpoint state file of a run directory (tf.train.CheckpointManager
+# writes it last when it saves, naming the latest checkpoint first).
+CHECKPOINT_STATE = os.path.join("checkpoints", "checkpoint")
 # The line PeriodicEvaluation prints after each evaluation of a run.
 EVALUATION_LINE = re.compile(
     r"^step (\d+): validation -ELBO ([-+0-9.eEinfa]+) nats")
@@ -89,7 +92,18 @@ class PointKilled(RuntimeError):
 
 def stopped_early(logdir):
   """The stop marker of a point stopped by the scheduler, or None."""
-  return sweep_lib.read_json(os.path.join(logdir, STOPPED_FILE))
+  try:
+    with open(os.path.join(logdir, STOPPED_FILE)) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def _write_stopped(logdir, values):
+  path = os.path.join(logdir, STOPPED_FILE)
+  with open(path + ".tmp", "w") as f:
+    json.dump(values, f, indent=2, sort_keys=True)
+  os.replace(path + ".tmp", path)
 
 
 def point_status(logdir):
@@ -118,7 +132,7 @@ def _die_with_parent():
 
 def _kill_self_after_checkpoint(training, proc, done_path):
   """The fault hook: SIGKILL this worker once the first checkpoint is saved."""
-  state = os.path.join(rundir.checkpoint_dir(training.logdir), "checkpoint")
+  state = os.path.join(training.logdir, CHECKPOINT_STATE)
 
   def watch():
     while proc.poll() is None:
@@ -138,7 +152,7 @@ def _wait_for_checkpoint(training, step, proc, timeout=120.0):
   saved; reporting it only afterwards means a point the scheduler stops
   there keeps the weights that were judged.
   """
-  state = os.path.join(rundir.checkpoint_dir(training.logdir), "checkpoint")
+  state = os.path.join(training.logdir, CHECKPOINT_STATE)
   deadline = time.time() + timeout
   while proc.poll() is None and time.time() < deadline:
     try:
@@ -412,7 +426,7 @@ class RayEngine:
         stop = {"step": metrics.get("step"),
                 "neg_elbo": metrics.get("neg_elbo"),
                 "scheduler": "asha"}
-        rundir.write_json(os.path.join(training.logdir, STOPPED_FILE), stop)
+        _write_stopped(training.logdir, stop)
         result = sweep_lib.JobResult(
             training.name, True, f"stopped early at step {stop['step']} "
             f"(-ELBO {stop['neg_elbo']})", 0.0)

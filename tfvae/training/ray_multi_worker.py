@@ -24,9 +24,9 @@ import json
 import os
 
 from tfvae.errors import ConfigError
-from tfvae.training import rundir
 
 CHIEF = 0
+FINAL_METRICS_FILE = "final_metrics.json"
 
 
 def worker_logdir(logdir, rank):
@@ -39,11 +39,23 @@ def _train_worker(loop_config):
   import ray.train  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   rank = ray.train.get_context().get_world_rank()
-  config = dataclasses.replace(
-      loop_config["config"], strategy="multi_worker",
-      logdir=worker_logdir(loop_config["config"].logdir, rank))
+  config = loop_config["config"]
+  config = _replace(config, strategy="multi_worker",
+                    logdir=worker_logdir(_logdir(config), rank))
   trainer.train(config, print_fn=print if rank == CHIEF else
                 (lambda *a, **k: None))
+
+
+def _logdir(config):
+  run = getattr(config, "run", None)  # A nested config keeps it in `run`.
+  return run.logdir if run is not None else config.logdir
+
+
+def _replace(config, **values):
+  """A copy of the config with these flat fields changed."""
+  if hasattr(config, "replace_flat"):
+    return config.replace_flat(**values)
+  return dataclasses.replace(config, **values)
 
 
 def train_multi_worker(config, num_workers=2, cpus_per_worker=1, use_gpu=False,
@@ -75,15 +87,16 @@ def train_multi_worker(config, num_workers=2, cpus_per_worker=1, use_gpu=False,
     raise ConfigError("training on Ray workers needs Ray Train: pip install "
                       "'tfvae[ray]'") from None
   config.validate()
-  storage = os.path.abspath(storage_path or f"{config.logdir}.ray")
+  logdir = _logdir(config)
+  storage = os.path.abspath(storage_path or f"{logdir}.ray")
   trainer = TensorflowTrainer(
       _train_worker,
       train_loop_config={"config": config},
       scaling_config=ScalingConfig(
           num_workers=num_workers, use_gpu=use_gpu,
           resources_per_worker={"CPU": cpus_per_worker}),
-      run_config=RunConfig(name=os.path.basename(
-          os.path.normpath(config.logdir)), storage_path=storage))
+      run_config=RunConfig(name=os.path.basename(os.path.normpath(logdir)),
+                           storage_path=storage))
   trainer.fit()
-  with open(os.path.join(config.logdir, rundir.FINAL_METRICS_FILE)) as f:
+  with open(os.path.join(logdir, FINAL_METRICS_FILE)) as f:
     return json.load(f)
