@@ -185,7 +185,12 @@ def test_one_run_across_two_ray_workers(tmp_path):
   # same exact validation numbers.
   assert chief["neg_elbo"] == other["neg_elbo"] == final["neg_elbo"]
   config = json.loads((logdir / "config.json").read_text())
-  assert config["strategy"] == "multi_worker" and config["batch_size"] == 32
+  # Flat, or nested in sections.
+  flat = dict(config)
+  for section in config.values():
+    if isinstance(section, dict):
+      flat.update(section)
+  assert flat["strategy"] == "multi_worker" and flat["batch_size"] == 32
 
 
 @pytest.mark.slow
