@@ -68,7 +68,7 @@ METRIC_COLUMNS = (
 WEIGHT_FLAGS = ("beta", "beta_norm", "sigma", "geco_target",
                 "control_kl_target",                "capacity_max", "free_bits",
                 "tc_beta", "factorvae_gamma", "dip_lambda_od")
-TEXT_COLUMNS = ("name", "kind", "method", "preset")
+TEXT_COLUMNS = ("name", "kind", "method", "preset", "status")
 INCLUDED_MARKERS = ("*", "s", "D", "^", "P", "X", "v", "h")
 SIGMA_MODES = ("learned", "learned_channel", "learned_pixel", "optimal")
 
@@ -122,6 +122,8 @@ def report_columns(rows, grid_names=()):
   """[(key, header)] of the columns that at least one row has."""
   columns = list(BASE_COLUMNS) + [
       (n, n if n == "preset" else f"--{n}") for n in grid_names]
+  if any(row.get("status") for row in rows):  # Early stopping (engines).
+    columns.append(("status", "status"))
   for key, header in RESULT_COLUMNS + METRIC_COLUMNS:
     if any(row.get(key) is not None for row in rows):
       columns.append((key, header))

@@ -33,6 +33,8 @@ class SweepSpec:
     jobs: trainings at a time.
     reevaluate: evaluate every run again even when up to date.
     dry_run: print the training commands and stop.
+    engine: where the points train (`tfvae.analysis.engines`); None: the
+      local engine with `jobs`.
   """
 
   sweep_dir: str = "runs/sweep"
@@ -43,6 +45,7 @@ class SweepSpec:
   jobs: int = 1
   reevaluate: bool = False
   dry_run: bool = False
+  engine: object = None
 
   def validate(self):
     if self.jobs < 1:
@@ -88,6 +91,7 @@ def plan(spec, config_of_args):
 def _evaluate_all(plan_rows, trained, spec, options, print_fn):
   """Evaluates (or keeps) every run; returns (report rows, failure lines)."""
   from tfvae import evaluation
+  from tfvae.analysis import engines
   from tfvae.analysis import sweep_report
   failed, rows = [], []
   for name, kind, logdir, json_path, tb_dir, values in plan_rows:
@@ -112,6 +116,7 @@ def _evaluate_all(plan_rows, trained, spec, options, print_fn):
       print_fn(f"{name}: up to date")
     rows.append(sweep_report.collect_row(name, kind, logdir, json_path,
                                          values))
+    rows[-1]["status"] = engines.point_status(logdir)
   return rows, failed
 
 
@@ -140,12 +145,15 @@ def run_sweep(spec, options, config_of_args, print_fn=print,
   if spec.dry_run:
     return len(points), []
   log_dir = os.path.join(spec.sweep_dir, sweep.LOG_DIR)
-  trainings = [
-      (p.name, list(train_command) + p.args,
-       os.path.join(log_dir, p.name + ".log"))
-      for p in points
-      if not sweep.training_done(p.logdir, p.config.training.steps)]
-  trained = sweep.run_trainings(trainings, spec.jobs)
+  from tfvae.analysis import engines
+  engine = spec.engine or engines.LocalEngine(spec.jobs)
+  trainings = [engines.Training(
+      p.name, list(train_command) + p.args,
+      os.path.join(log_dir, p.name + ".log"), p.logdir,
+      p.config.training.steps, p.config.run.eval_every,
+      p.config.run.checkpoint_every) for p in points]
+  trained = engine.run([t for t in trainings if not engine.finished(t)],
+                       print_fn=print_fn)
   # (name, kind, logdir, evaluation JSON, TensorBoard dir, grid values)
   plan_rows = [(p.name, "sweep", p.logdir,
                 os.path.join(p.logdir, sweep.EVALUATION_FILE),

@@ -63,6 +63,18 @@ def define_flags():
                       "run directory per point, logs/, the report.")
   flags.DEFINE_integer("jobs", 1, "Runs trained at a time, each in its own "
                        "process (the evaluations follow, one by one).")
+  flags.DEFINE_enum("engine", "local", ["local", "ray"], "Where the points "
+                    "train: local (--jobs subprocesses) or ray (one Ray task "
+                    "per point; pip install 'tfvae[ray]').")
+  flags.DEFINE_string("ray_address", None, "--engine=ray: empty starts a Ray "
+                      "instance on this machine (loopback, --jobs CPUs, or "
+                      "2); auto or HOST:PORT joins a running cluster.")
+  flags.DEFINE_float("cpus_per_run", 1, "--engine=ray: CPUs reserved per "
+                     "point.")
+  flags.DEFINE_integer("max_retries", 3, "--engine=ray: retries of a point "
+                       "whose worker died (it resumes from its checkpoint).")
+  flags.DEFINE_enum("scheduler", "none", ["none", "asha"], "--engine=ray: "
+                    "asha stops points early by their validation -ELBO.")
   cli.define_evaluation_flags(EVALUATION_OPTIONS)
   flags.DEFINE_bool("reevaluate", False, "Evaluate every run again even when "
                     "its evaluation is up to date.")
@@ -95,6 +107,12 @@ def main(argv):
                  if FLAGS[name].present and name not in NOT_PASSED]
     spec = SweepSpec(FLAGS.sweep_dir, FLAGS.grid, FLAGS.presets, FLAGS.include,
                      base_args, FLAGS.jobs, FLAGS.reevaluate, FLAGS.dry_run)
+    from tfvae.analysis import engines  # pylint: disable=import-outside-toplevel
+    spec.engine = engines.make_engine(
+        FLAGS.engine, jobs=FLAGS.jobs, address=FLAGS.ray_address,
+        num_cpus=FLAGS.jobs if FLAGS["jobs"].present else 2,
+        cpus_per_run=FLAGS.cpus_per_run, max_retries=FLAGS.max_retries,
+        scheduler=FLAGS.scheduler)
     spec.validate()
     options = cli.evaluation_options(EVALUATION_OPTIONS)
     planned, failed = run_sweep(spec, options, config_of_args)
