@@ -24,14 +24,9 @@ from tfvae.training.ray_multi_worker import train_multi_worker  # pylint: disabl
 
 
 def make_config(**values):
-  """The run's config from flat values (flat or nested config package)."""
-  # pylint: disable=import-outside-toplevel
-  try:
-    from tfvae.config import ExperimentConfig
-    return ExperimentConfig.from_flat(**values)
-  except ImportError:
-    from tfvae.config import Config
-    return Config(**values)
+  """The run's config from flat values."""
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  return ExperimentConfig.from_flat(**values)
 
 
 def main(logdir):

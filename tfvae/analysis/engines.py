@@ -34,7 +34,6 @@ Ray is optional (`pip install tfvae[ray]`); only `RayEngine` imports it.
 """
 
 import dataclasses
-import json
 import os
 import re
 import signal
@@ -44,6 +43,7 @@ import time
 
 from tfvae.analysis import sweep as sweep_lib
 from tfvae.errors import ConfigError
+from tfvae.runs import files
 
 ENGINES = ("local", "ray")
 SCHEDULERS = ("none", "asha")
@@ -92,18 +92,11 @@ class PointKilled(RuntimeError):
 
 def stopped_early(logdir):
   """The stop marker of a point stopped by the scheduler, or None."""
-  try:
-    with open(os.path.join(logdir, STOPPED_FILE)) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
+  return files.read_json_or_none(os.path.join(logdir, STOPPED_FILE))
 
 
 def _write_stopped(logdir, values):
-  path = os.path.join(logdir, STOPPED_FILE)
-  with open(path + ".tmp", "w") as f:
-    json.dump(values, f, indent=2, sort_keys=True)
-  os.replace(path + ".tmp", path)
+  files.write_json(os.path.join(logdir, STOPPED_FILE), values)
 
 
 def point_status(logdir):

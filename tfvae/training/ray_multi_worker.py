@@ -19,14 +19,12 @@ same latest step.
 Ray is optional (`pip install tfvae[ray]`).
 """
 
-import dataclasses
-import json
 import os
 
 from tfvae.errors import ConfigError
+from tfvae.runs import rundir
 
 CHIEF = 0
-FINAL_METRICS_FILE = "final_metrics.json"
 
 
 def worker_logdir(logdir, rank):
@@ -40,22 +38,10 @@ def _train_worker(loop_config):
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   rank = ray.train.get_context().get_world_rank()
   config = loop_config["config"]
-  config = _replace(config, strategy="multi_worker",
-                    logdir=worker_logdir(_logdir(config), rank))
+  config = config.replace_flat(strategy="multi_worker",
+                               logdir=worker_logdir(config.run.logdir, rank))
   trainer.train(config, print_fn=print if rank == CHIEF else
                 (lambda *a, **k: None))
-
-
-def _logdir(config):
-  run = getattr(config, "run", None)  # A nested config keeps it in `run`.
-  return run.logdir if run is not None else config.logdir
-
-
-def _replace(config, **values):
-  """A copy of the config with these flat fields changed."""
-  if hasattr(config, "replace_flat"):
-    return config.replace_flat(**values)
-  return dataclasses.replace(config, **values)
 
 
 def train_multi_worker(config, num_workers=2, cpus_per_worker=1, use_gpu=False,
@@ -66,7 +52,7 @@ def train_multi_worker(config, num_workers=2, cpus_per_worker=1, use_gpu=False,
   cluster address).
 
   Args:
-    config: the run's `tfvae.config.Config` (its strategy is set to
+    config: the run's `ExperimentConfig` (its strategy is set to
       `multi_worker`; `batch_size` is the global batch).
     num_workers: worker processes (Ray Train's ScalingConfig).
     cpus_per_worker: CPUs Ray reserves per worker.
@@ -87,7 +73,7 @@ def train_multi_worker(config, num_workers=2, cpus_per_worker=1, use_gpu=False,
     raise ConfigError("training on Ray workers needs Ray Train: pip install "
                       "'tfvae[ray]'") from None
   config.validate()
-  logdir = _logdir(config)
+  logdir = config.run.logdir
   storage = os.path.abspath(storage_path or f"{logdir}.ray")
   trainer = TensorflowTrainer(
       _train_worker,
@@ -98,5 +84,4 @@ def train_multi_worker(config, num_workers=2, cpus_per_worker=1, use_gpu=False,
       run_config=RunConfig(name=os.path.basename(os.path.normpath(logdir)),
                            storage_path=storage))
   trainer.fit()
-  with open(os.path.join(logdir, FINAL_METRICS_FILE)) as f:
-    return json.load(f)
+  return rundir.read_final_metrics(logdir)
