@@ -62,6 +62,15 @@ CASES = [
      r"--balancer=geco needs .*--geco_target"),
     ("reference_with_beta", "train.py", ["--model=reference", "--beta=2"],
      r"--model=reference has no KL weight"),
+    # A flag the run would ignore, with the flag that would use it.
+    ("ignored_geco_flag", "train.py", ["--geco_target=0.2"],
+     r"--geco_target is ignored unless --balancer=geco; drop it"),
+    ("ignored_sigma_of_bernoulli", "train.py",
+     ["--likelihood=bernoulli", "--sigma=0.3"],
+     r"--sigma is ignored unless --likelihood=gaussian"),
+    ("ignored_hidden_units_of_conv", "train.py",
+     ["--architecture=conv", "--hidden_units=32"],
+     r"--hidden_units is ignored unless --architecture=mlp"),
     # Data.
     ("unknown_dataset", "train.py", ["--dataset=mnist"],
      r"--dataset='mnist' is not one of"),

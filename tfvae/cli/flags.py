@@ -19,7 +19,9 @@ from absl import flags
 from absl import logging
 
 from tfvae.config import ExperimentConfig
+from tfvae.config import ignored
 from tfvae.config.base import value_type
+from tfvae.errors import ConfigError
 from tfvae.errors import TfvaeError
 from tfvae.evaluation.options import EvaluationOptions
 from tfvae.evaluation.options import MetricSizes
@@ -64,13 +66,41 @@ def define_config_flags(exclude=(), flag_values=FLAGS):
                 field.metadata["help"], flag_values)
 
 
-def config_from_flags(flag_values=FLAGS, **overrides):
-  """The validated `ExperimentConfig` the parsed flags describe."""
+def typed_flags(argv=None):
+  """The flag names typed on the command line (not those of flagfiles)."""
+  names = set()
+  for arg in (sys.argv if argv is None else argv)[1:]:
+    if arg == "--":
+      break
+    if arg.startswith("-"):
+      name = arg.lstrip("-").split("=", 1)[0]
+      names.add(name[2:] if name.startswith("no") and "=" not in arg and
+                name[2:] in FLAGS else name)
+  return names
+
+
+def config_from_flags(flag_values=FLAGS, typed=None, **overrides):
+  """The validated `ExperimentConfig` the parsed flags describe.
+
+  A flag typed on the command line (`typed`, default: read from sys.argv)
+  that the run would ignore is refused, naming the setting that would make
+  it count. Presets may set more than a variant uses (a preset's warm-up
+  length with `--kl_schedule=constant` typed over it), so flagfiles are not
+  checked.
+  """
   names = ExperimentConfig.field_sections()
   values = {name: flag_values[name].value for name in names
             if name in flag_values}
   values.update(overrides)
-  return ExperimentConfig.from_flat(values).validate()
+  config = ExperimentConfig.from_flat(values).validate()
+  typed = typed_flags() if typed is None else set(typed)
+  unused = ignored.ignored(config, [name for name in names if name in typed])
+  if unused:
+    name, needs = unused[0]
+    switch = re.split(r"[= ]", needs)[0]
+    raise ConfigError(f"{name} is ignored unless {needs}; drop it",
+                      params=(name, switch))
+  return config
 
 
 def define_evaluation_flags(names, flag_values=FLAGS):
