@@ -46,11 +46,14 @@ def load_run(logdir, image_shape):
   read the global step) whose step is set to the checkpoint's.
   """
   import keras
-  from tfvae.models.factory import build_model
+  from tfvae.models.factory import build_model_for_run
   from tfvae.training import checkpoints
 
   config = read_run_config(logdir)
-  model = build_model(config, image_shape)
+  # Older runs' data.json lack the size: the shape is enough for them.
+  spec = dict(rundir.read_data_spec(logdir) or {})
+  spec["image_shape"] = list(image_shape)
+  model = build_model_for_run(config, spec)
   model.compile(optimizer=keras.optimizers.Adam(
       config.training.learning_rate))
   try:

@@ -30,9 +30,9 @@ def export_checkpoint(config, spec, prefix, export_dir):
   """Rebuilds the run's model, restores `prefix`, exports it; returns the path
   of the new version."""
   from tfvae.export import saved_model
-  from tfvae.models.factory import build_model
+  from tfvae.models.factory import build_model_for_run
   from tfvae.training import checkpoints
-  model = build_model(config, spec["image_shape"])
+  model = build_model_for_run(config, spec)
   checkpoints.restore_model(model, prefix)
   return saved_model.export(model, config, export_dir,
                             uint8_scale=spec["uint8_scale"],

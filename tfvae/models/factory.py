@@ -43,6 +43,23 @@ def build_weighting(config):
                    objective.beta, objective.beta_norm)
 
 
+def build_model_for_run(config, spec):
+  """The model of a finished or running run, from its config and data.json.
+
+  The data spec fixes what the config leaves to the data: the event shape,
+  the Gaussian mean of `gaussian_mean=auto` (the data's range) and the
+  training set's size (beta-TCVAE; the run's length for a cyclical schedule).
+  """
+  num_train = spec.get("num_train")
+  total_steps = None
+  if num_train is not None:
+    from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
+    total_steps = trainer.total_steps(config, num_train)
+  return build_model(config, spec["image_shape"], total_steps,
+                     data_in_unit_interval=spec.get("support") != "real",
+                     dataset_size=num_train)
+
+
 def build_model(config, event_shape, total_steps=None,
                 data_in_unit_interval=True, dataset_size=None):
   """Returns an uncompiled, built `ReferenceVAE` or `VAE` for events of this

@@ -118,6 +118,9 @@ def data_spec(data):
       "stored_dtype": "uint8" if stored_uint8 else "float32",
       "uint8_scale": float(data.scale) if stored_uint8 else None,
       "support": data.support,
+      # What rebuilding the model needs besides the config: the training
+      # set's size (beta-TCVAE's estimator, the default number of steps).
+      "num_train": int(data.num_train),
   }
 
 
