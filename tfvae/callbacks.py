@@ -91,8 +91,8 @@ class TensorBoard(keras.callbacks.Callback):
         dataset = tf.data.Dataset.from_tensor_slices(
             np.asarray(validation_data, np.float32)).batch(batch_size)
       preview = next(iter(dataset.unbatch().batch(8))).numpy()
-      if preview.ndim != 4:
-        preview = None  # images only
+      if not tb.is_image_shape(preview.shape[1:]):
+        preview = None  # Image summaries only for image data.
       self._evaluation = training_callbacks.PeriodicEvaluation(
           dataset, self.writers["validation"], preview,
           image_every=image_every, print_fn=lambda *a: None, seed=seed)

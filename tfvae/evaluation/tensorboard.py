@@ -31,11 +31,12 @@ def write_tensorboard(directory, result, model, preview, step):
       if result.get(short) is not None:
         tf.summary.scalar(f"disentanglement/{short}", result[short])
     tf.summary.text("evaluation", "```\n" + format_table(result) + "\n```")
-    recon = model.reconstruct(tf.convert_to_tensor(preview)).numpy()
-    pairs = np.concatenate([preview, recon], axis=0)
-    tf.summary.image("inputs_top_reconstructions_bottom",
-                     tb.image_grid(pairs, len(preview)))
-    traversals.write_traversals(model, preview, result["kl_per_dim"], step)
+    if tb.is_image_shape(preview.shape[1:]):
+      recon = model.reconstruct(tf.convert_to_tensor(preview)).numpy()
+      pairs = np.concatenate([preview, recon], axis=0)
+      tf.summary.image("inputs_top_reconstructions_bottom",
+                       tb.image_grid(pairs, len(preview)))
+      traversals.write_traversals(model, preview, result["kl_per_dim"], step)
   writer.close()
 
 

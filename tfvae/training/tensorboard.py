@@ -18,6 +18,11 @@ def make_writers(logdir):
           for name in ("train", "validation")}
 
 
+def is_image_shape(event_shape):
+  """True for events TensorBoard can show as images: [H, W, 1 or 3]."""
+  return len(event_shape) == 3 and event_shape[-1] in (1, 3)
+
+
 def image_grid(images, columns):
   """[N, H, W, C] floats in [0, 1] -> [1, rows*H, columns*W, C] grid."""
   images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)

@@ -201,9 +201,8 @@ def _evaluation(config, data, writers, print_fn):
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
                                   config.data.binarization,
                                   config.training.seed + 1)
-  # Image summaries only for image data ([H, W, C] with 1 or 3 channels).
-  preview = None
-  if len(data.event_shape) == 3 and data.event_shape[-1] in (1, 3):
+  preview = None  # Image summaries only for image data.
+  if tb.is_image_shape(data.event_shape):
     preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
                data.scale)
   return cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
