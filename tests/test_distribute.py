@@ -63,10 +63,10 @@ def test_every_iterator_of_the_training_pipeline_yields_the_same_batches():
   """Keras peeks at a batch with its own iterator under a strategy; the
   training iterator must still start where a plain run starts."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.data import datasets  # pylint: disable=import-outside-toplevel
   from tfvae.data import pipeline  # pylint: disable=import-outside-toplevel
-  data = datasets.load_data(Config().validate())
+  data = datasets.load_data(ExperimentConfig().validate())
   tf.random.set_seed(4)
   ds = pipeline.train_dataset(data, 64, seed=4)
   steps_per_pass = data.num_train // 64
