@@ -107,8 +107,10 @@ HELP = {
                "evaluation interval).",
     "strategy": "default | mirrored | multi_worker (reads TF_CONFIG) | tpu.",
     "tpu": "TPU address for --strategy=tpu.",
-    "mixed_precision": "none | mixed_float16 | mixed_bfloat16 (likelihood "
-                       "math stays float32).",
+    "mixed_precision": "none | mixed_float16 | mixed_bfloat16 | auto "
+                       "(bfloat16 on a CPU with AVX512-BF16/AMX or a GPU of "
+                       "compute capability >= 8.0, else float32). Likelihood "
+                       "math stays float32.",
     "jit_compile": "Compile the train step with XLA (off by default: slower "
                    "on CPU, see docs/performance.md; try it on a GPU).",
     "steps_per_execution": "Train steps per tf.function call; 0 = auto (50, "

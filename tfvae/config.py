@@ -39,7 +39,8 @@ FREE_BITS_MODES = ("batch", "example")
 GECO_UNITS = ("per_pixel", "per_example")
 RESUME_MODES = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
+# "auto": bfloat16 where the hardware computes it natively (tfvae.precision).
+MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16", "auto")
 DATASET_PREFIXES = ("npz:", "tfds:", "images:", "dsprites_npz:")
 BUILTIN_DATASETS = ("digits", "dsprites")
 

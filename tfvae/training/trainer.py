@@ -105,7 +105,7 @@ def train(config, print_fn=print, data=None):
   config.validate()
   started = time.time()
   keras.utils.set_random_seed(config.seed)
-  distribute.set_mixed_precision(config.mixed_precision)
+  policy = distribute.set_mixed_precision(config.mixed_precision)
   if data is None:
     data = datasets.load_data(config)
   warning = datasets.check_support(data, config.likelihood, config.model,
@@ -194,6 +194,8 @@ def train(config, print_fn=print, data=None):
   final.update({
       "step": int(model.optimizer.iterations.numpy()),
       "dataset": config.dataset,
+      # The precision actually used ("auto" resolved): none = float32.
+      "mixed_precision": policy,
       "tfvae_version": __version__,
       "train_seconds": round(time.time() - started, 1),
   })
@@ -248,6 +250,9 @@ def summary_table(final):
   ]
   if "sigma" in final:
     rows.append(("decoder sigma", f"{final['sigma']:.5f}"))
+  if "mixed_precision" in final:
+    policy = final["mixed_precision"]
+    rows.append(("precision", "float32" if policy == "none" else policy))
   if final.get("collapsed_dims"):
     rows.append(("collapsed dims", ",".join(map(str, final["collapsed_dims"]))))
   width = max(len(r[0]) for r in rows)

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Does mixed bfloat16 training reach the float32 ELBO? Same runs, both precisions.
+
+    python benchmarks/bf16_parity.py                       # all workloads
+    python benchmarks/bf16_parity.py --workloads=digits_mlp --seeds=3
+    python benchmarks/bf16_parity.py --quick               # short smoke pass
+
+Each workload trains `--seeds` runs in float32 (`--mixed_precision=none`)
+and the same runs in `mixed_bfloat16` with `tfvae.training.trainer.train`
+(same seed: same initial weights, batches and posterior noise), then
+compares the final validation -ELBO (nats, the exact evaluation of the run):
+the mean over seeds of each precision, their spread (sample standard
+deviation over seeds), the relative difference of the means and the
+per-seed paired differences. Parity (issue 12): the bfloat16 mean within 1%
+of the float32 mean, on runs past the early plateau.
+
+Workloads:
+
+- conv64: the beta-VAE conv network on dSprites-like 64x64 images,
+  Bernoulli, latent 10, batch 128, 1000 steps;
+- digits_mlp: the default run (8x8 digits, mlp, Gaussian with a learned
+  sigma), batch 64, 2000 steps;
+- conv64_sigma: conv64 with a Gaussian of learned sigma (sigmoid mean).
+
+The speed of the runs is printed too, but measure speed with
+`benchmarks/throughput.py` on a quiet machine.
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("workloads", ["digits_mlp", "conv64", "conv64_sigma"],
+                  "Workloads to run (see the module docstring).")
+flags.DEFINE_integer("seeds", 3, "Seeds per workload and precision.")
+flags.DEFINE_integer("steps", None, "Override every workload's steps.")
+flags.DEFINE_bool("quick", False, "Short runs (a smoke test, not evidence).")
+flags.DEFINE_string("out", None, "Also write the Markdown table here.")
+
+PRECISIONS = ("none", "mixed_bfloat16")
+PARITY = 0.01
+
+WORKLOADS = {
+    "conv64": dict(
+        description="dSprites-like 64x64, conv, Bernoulli, batch 128",
+        steps=1000, config=dict(dataset="dsprites", architecture="conv",
+                                likelihood="bernoulli", latent_dim=10,
+                                batch_size=128)),
+    "digits_mlp": dict(
+        description="digits 8x8, mlp, Gaussian learned sigma, batch 64",
+        steps=2000, config=dict(dataset="digits")),
+    "conv64_sigma": dict(
+        description="dSprites-like 64x64, conv, Gaussian learned sigma, "
+                    "batch 128",
+        steps=1000, config=dict(dataset="dsprites", architecture="conv",
+                                likelihood="gaussian", sigma="learned",
+                                latent_dim=10, batch_size=128)),
+}
+
+
+def train_once(workload, precision, seed, steps, workdir):
+  """Final validation -ELBO and wall seconds of one run."""
+  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
+  logdir = os.path.join(workdir, f"{workload}-{precision}-{seed}")
+  config = Config(**WORKLOADS[workload]["config"], steps=steps, seed=seed,
+                  mixed_precision=precision, logdir=logdir, eval_every=steps,
+                  checkpoint_every=steps, verbose=0)
+  started = time.time()
+  final = trainer.train(config, print_fn=lambda *a, **k: None)
+  return float(final["neg_elbo"]), time.time() - started, final
+
+
+def spread(values):
+  return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def compare(workload, seeds, steps, workdir, log=print):
+  """Runs both precisions for every seed; returns the summary dict."""
+  values = {p: [] for p in PRECISIONS}
+  seconds = {p: 0.0 for p in PRECISIONS}
+  for seed in range(seeds):
+    for precision in PRECISIONS:
+      neg_elbo, wall, final = train_once(workload, precision, seed, steps,
+                                         workdir)
+      assert final["mixed_precision"] == precision, final["mixed_precision"]
+      values[precision].append(neg_elbo)
+      seconds[precision] += wall
+      log(f"  {workload} seed {seed} {precision:>14}: -ELBO {neg_elbo:.3f} "
+          f"({wall:.0f} s)")
+  f32, bf16 = values["none"], values["mixed_bfloat16"]
+  mean32, mean16 = statistics.mean(f32), statistics.mean(bf16)
+  paired = [b - a for a, b in zip(f32, bf16)]
+  return {
+      "workload": workload, "steps": steps, "seeds": seeds,
+      "float32": f32, "bfloat16": bf16,
+      "mean_float32": mean32, "mean_bfloat16": mean16,
+      "spread_float32": spread(f32), "spread_bfloat16": spread(bf16),
+      "relative": (mean16 - mean32) / abs(mean32),
+      "paired": paired,
+      "seconds_float32": seconds["none"] / seeds,
+      "seconds_bfloat16": seconds["mixed_bfloat16"] / seeds,
+  }
+
+
+def table(rows):
+  lines = [
+      "| workload | steps | seeds | float32 -ELBO | bfloat16 -ELBO | "
+      "bf16 vs f32 | per-seed bf16 - f32 | parity (1%) |",
+      "|---|---:|---:|---:|---:|---:|---|---|",
+  ]
+  for r in rows:
+    ok = "yes" if abs(r["relative"]) <= PARITY else "no"
+    lines.append(
+        f"| {WORKLOADS[r['workload']]['description']} | {r['steps']} | "
+        f"{r['seeds']} | {r['mean_float32']:.2f} ± {r['spread_float32']:.2f} "
+        f"| {r['mean_bfloat16']:.2f} ± {r['spread_bfloat16']:.2f} | "
+        f"{100 * r['relative']:+.2f}% | "
+        f"{', '.join(f'{d:+.2f}' for d in r['paired'])} | {ok} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  unknown = set(FLAGS.workloads) - set(WORKLOADS)
+  if unknown:
+    raise app.UsageError(f"unknown workloads: {', '.join(sorted(unknown))}")
+  rows = []
+  started = time.time()
+  with tempfile.TemporaryDirectory() as workdir:
+    for workload in FLAGS.workloads:
+      steps = FLAGS.steps or (100 if FLAGS.quick else
+                              WORKLOADS[workload]["steps"])
+      seeds = 1 if FLAGS.quick else FLAGS.seeds
+      rows.append(compare(workload, seeds, steps, workdir))
+      print(table(rows[-1:]), flush=True)
+  text = (table(rows) + f"\n\n(mean ± standard deviation over seeds; "
+          f"{time.time() - started:.0f} s in all)")
+  print("\n" + text)
+  if FLAGS.out:
+    with open(FLAGS.out, "w", encoding="utf-8") as f:
+      f.write(text + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)
