@@ -45,9 +45,16 @@ flags.DEFINE_integer("seeds", 3, "Seeds per workload and precision.")
 flags.DEFINE_integer("steps", None, "Override every workload's steps.")
 flags.DEFINE_bool("quick", False, "Short runs (a smoke test, not evidence).")
 flags.DEFINE_string("out", None, "Also write the Markdown table here.")
+flags.DEFINE_list("ablate", [],
+                  "Undo fixes to measure their effect: bias_gradients (sum "
+                  "bfloat16 bias gradients in bfloat16, TensorFlow's CPU "
+                  "kernel), float32_layers (latent and output layers in "
+                  "bfloat16 too). Both: the code before the fix.")
+flags.DEFINE_list("precisions", ["none", "mixed_bfloat16"],
+                  "Precisions to run (none = float32).")
 
-PRECISIONS = ("none", "mixed_bfloat16")
 PARITY = 0.01
+ABLATIONS = ("bias_gradients", "float32_layers")
 
 WORKLOADS = {
     "conv64": dict(
@@ -84,12 +91,23 @@ def spread(values):
   return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def compare(workload, seeds, steps, workdir, log=print):
-  """Runs both precisions for every seed; returns the summary dict."""
-  values = {p: [] for p in PRECISIONS}
-  seconds = {p: 0.0 for p in PRECISIONS}
+def ablate(names):
+  """Undoes the named fixes in this process (see --ablate)."""
+  import contextlib  # pylint: disable=import-outside-toplevel
+  from tfvae import networks  # pylint: disable=import-outside-toplevel
+  from tfvae import precision  # pylint: disable=import-outside-toplevel
+  if "bias_gradients" in names:
+    precision.accurate_bias_gradients = contextlib.nullcontext
+  if "float32_layers" in names:
+    networks.PRECISION_CRITICAL_DTYPE = None  # the global policy
+
+
+def compare(workload, seeds, steps, workdir, precisions, log=print):
+  """Runs the precisions for every seed; returns the summary dict."""
+  values = {p: [] for p in precisions}
+  seconds = {p: 0.0 for p in precisions}
   for seed in range(seeds):
-    for precision in PRECISIONS:
+    for precision in precisions:
       neg_elbo, wall, final = train_once(workload, precision, seed, steps,
                                          workdir)
       assert final["mixed_precision"] == precision, final["mixed_precision"]
@@ -97,35 +115,40 @@ def compare(workload, seeds, steps, workdir, log=print):
       seconds[precision] += wall
       log(f"  {workload} seed {seed} {precision:>14}: -ELBO {neg_elbo:.3f} "
           f"({wall:.0f} s)")
-  f32, bf16 = values["none"], values["mixed_bfloat16"]
-  mean32, mean16 = statistics.mean(f32), statistics.mean(bf16)
-  paired = [b - a for a, b in zip(f32, bf16)]
-  return {
-      "workload": workload, "steps": steps, "seeds": seeds,
-      "float32": f32, "bfloat16": bf16,
-      "mean_float32": mean32, "mean_bfloat16": mean16,
-      "spread_float32": spread(f32), "spread_bfloat16": spread(bf16),
-      "relative": (mean16 - mean32) / abs(mean32),
-      "paired": paired,
-      "seconds_float32": seconds["none"] / seeds,
-      "seconds_bfloat16": seconds["mixed_bfloat16"] / seeds,
-  }
+  return {"workload": workload, "steps": steps, "seeds": seeds,
+          "values": values,
+          "seconds": {p: t / seeds for p, t in seconds.items()}}
 
 
-def table(rows):
+def _stat(values):
+  if not values:
+    return "not run"
+  return f"{statistics.mean(values):.2f} ± {spread(values):.2f}"
+
+
+def table(rows, ablated=()):
+  """One row per workload: both precisions, their difference, parity."""
+  bf16_name = "bfloat16 -ELBO" + (
+      f" (ablated: {', '.join(ablated)})" if ablated else "")
   lines = [
-      "| workload | steps | seeds | float32 -ELBO | bfloat16 -ELBO | "
+      f"| workload | steps | seeds | float32 -ELBO | {bf16_name} | "
       "bf16 vs f32 | per-seed bf16 - f32 | parity (1%) |",
       "|---|---:|---:|---:|---:|---:|---|---|",
   ]
   for r in rows:
-    ok = "yes" if abs(r["relative"]) <= PARITY else "no"
+    f32 = r["values"].get("none", [])
+    bf16 = r["values"].get("mixed_bfloat16", [])
+    relative = paired = ok = ""
+    if f32 and bf16:
+      mean32 = statistics.mean(f32)
+      rel = (statistics.mean(bf16) - mean32) / abs(mean32)
+      relative = f"{100 * rel:+.2f}%"
+      paired = ", ".join(f"{b - a:+.2f}" for a, b in zip(f32, bf16))
+      ok = "yes" if abs(rel) <= PARITY else "no"
     lines.append(
         f"| {WORKLOADS[r['workload']]['description']} | {r['steps']} | "
-        f"{r['seeds']} | {r['mean_float32']:.2f} ± {r['spread_float32']:.2f} "
-        f"| {r['mean_bfloat16']:.2f} ± {r['spread_bfloat16']:.2f} | "
-        f"{100 * r['relative']:+.2f}% | "
-        f"{', '.join(f'{d:+.2f}' for d in r['paired'])} | {ok} |")
+        f"{r['seeds']} | {_stat(f32)} | {_stat(bf16)} | {relative} | "
+        f"{paired} | {ok} |")
   return "\n".join(lines)
 
 
@@ -134,6 +157,9 @@ def main(argv):
   unknown = set(FLAGS.workloads) - set(WORKLOADS)
   if unknown:
     raise app.UsageError(f"unknown workloads: {', '.join(sorted(unknown))}")
+  if set(FLAGS.ablate) - set(ABLATIONS):
+    raise app.UsageError(f"--ablate takes {', '.join(ABLATIONS)}")
+  ablate(FLAGS.ablate)
   rows = []
   started = time.time()
   with tempfile.TemporaryDirectory() as workdir:
@@ -141,9 +167,9 @@ def main(argv):
       steps = FLAGS.steps or (100 if FLAGS.quick else
                               WORKLOADS[workload]["steps"])
       seeds = 1 if FLAGS.quick else FLAGS.seeds
-      rows.append(compare(workload, seeds, steps, workdir))
-      print(table(rows[-1:]), flush=True)
-  text = (table(rows) + f"\n\n(mean ± standard deviation over seeds; "
+      rows.append(compare(workload, seeds, steps, workdir, FLAGS.precisions))
+      print(table(rows[-1:], FLAGS.ablate), flush=True)
+  text = (table(rows, FLAGS.ablate) + f"\n\n(mean ± standard deviation over seeds; "
           f"{time.time() - started:.0f} s in all)")
   print("\n" + text)
   if FLAGS.out:
