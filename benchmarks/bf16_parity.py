@@ -22,6 +22,11 @@ Workloads:
   sigma), batch 64, 2000 steps;
 - conv64_sigma: conv64 with a Gaussian of learned sigma (sigmoid mean).
 
+With `--warm_start=W`, each seed first trains W steps in float32, and both
+precisions continue from that checkpoint for the workload's steps: past the
+early plateau, whose random length (when the latents switch on) otherwise
+dominates a comparison at a fixed step.
+
 The speed of the runs is printed too, but measure speed with
 `benchmarks/throughput.py` on a quiet machine.
 """
@@ -50,6 +55,9 @@ flags.DEFINE_list("ablate", [],
                   "bfloat16 bias gradients in bfloat16, TensorFlow's CPU "
                   "kernel), float32_layers (latent and output layers in "
                   "bfloat16 too). Both: the code before the fix.")
+flags.DEFINE_integer("warm_start", 0,
+                     "Float32 steps before both precisions continue from "
+                     "the same checkpoint (0: train from scratch).")
 flags.DEFINE_list("precisions", ["none", "mixed_bfloat16"],
                   "Precisions to run (none = float32).")
 
@@ -74,14 +82,35 @@ WORKLOADS = {
 }
 
 
-def train_once(workload, precision, seed, steps, workdir):
-  """Final validation -ELBO and wall seconds of one run."""
+def train_once(workload, precision, seed, steps, workdir, warm_start=0):
+  """Final validation -ELBO and wall seconds of one run.
+
+  With warm_start, continues a copy of the float32 run of `warm_start`
+  steps (made once per workload and seed) to warm_start + steps.
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
   from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.training import rundir  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   logdir = os.path.join(workdir, f"{workload}-{precision}-{seed}")
-  config = Config(**WORKLOADS[workload]["config"], steps=steps, seed=seed,
-                  mixed_precision=precision, logdir=logdir, eval_every=steps,
-                  checkpoint_every=steps, verbose=0)
+  common = dict(seed=seed, eval_every=steps, verbose=0)
+  if warm_start:
+    base = os.path.join(workdir, f"{workload}-warm-{seed}")
+    if not os.path.isdir(base):
+      trainer.train(Config(**WORKLOADS[workload]["config"], steps=warm_start,
+                           checkpoint_every=warm_start, logdir=base,
+                           **{**common, "eval_every": warm_start}),
+                    print_fn=lambda *a, **k: None)
+    shutil.copytree(base, logdir)
+    saved = rundir.read_config(logdir)
+    saved["mixed_precision"] = precision
+    with open(os.path.join(logdir, rundir.CONFIG_FILE), "w") as f:
+      json.dump(saved, f)
+    steps += warm_start
+  config = Config(**WORKLOADS[workload]["config"], steps=steps,
+                  mixed_precision=precision, logdir=logdir,
+                  checkpoint_every=steps, **common)
   started = time.time()
   final = trainer.train(config, print_fn=lambda *a, **k: None)
   return float(final["neg_elbo"]), time.time() - started, final
@@ -102,19 +131,22 @@ def ablate(names):
     networks.PRECISION_CRITICAL_DTYPE = None  # the global policy
 
 
-def compare(workload, seeds, steps, workdir, precisions, log=print):
+def compare(workload, seeds, steps, workdir, precisions, warm_start=0,
+            log=print):
   """Runs the precisions for every seed; returns the summary dict."""
   values = {p: [] for p in precisions}
   seconds = {p: 0.0 for p in precisions}
   for seed in range(seeds):
     for precision in precisions:
       neg_elbo, wall, final = train_once(workload, precision, seed, steps,
-                                         workdir)
+                                         workdir, warm_start)
       assert final["mixed_precision"] == precision, final["mixed_precision"]
       values[precision].append(neg_elbo)
       seconds[precision] += wall
       log(f"  {workload} seed {seed} {precision:>14}: -ELBO {neg_elbo:.3f} "
           f"({wall:.0f} s)")
+  if warm_start:
+    steps = f"{warm_start} float32 + {steps}"
   return {"workload": workload, "steps": steps, "seeds": seeds,
           "values": values,
           "seconds": {p: t / seeds for p, t in seconds.items()}}
@@ -167,7 +199,8 @@ def main(argv):
       steps = FLAGS.steps or (100 if FLAGS.quick else
                               WORKLOADS[workload]["steps"])
       seeds = 1 if FLAGS.quick else FLAGS.seeds
-      rows.append(compare(workload, seeds, steps, workdir, FLAGS.precisions))
+      rows.append(compare(workload, seeds, steps, workdir, FLAGS.precisions,
+                          FLAGS.warm_start))
       print(table(rows[-1:], FLAGS.ablate), flush=True)
   text = (table(rows, FLAGS.ablate) + f"\n\n(mean ± standard deviation over seeds; "
           f"{time.time() - started:.0f} s in all)")
