@@ -8,6 +8,9 @@
   CPU kernel sums it in bfloat16); float32 gradients are unchanged.
 - tfvae's networks keep the latent heads and the decoder's input and output
   layers in float32 under a mixed policy.
+- From the same weights, every gradient of tfvae's conv VAE in
+  mixed_bfloat16 is within 25% of float32's, most within 5% (without the
+  float32 bias gradients, the decoder's bias gradients are 60-90% off).
 - A short digits run in mixed_bfloat16 ends at the float32 -ELBO.
 """
 
@@ -155,9 +158,59 @@ def test_networks_keep_latent_and_output_layers_in_float32(architecture,
 # --------------------------------------------------------------- parity
 
 
+def test_bfloat16_gradients_of_the_conv_vae_match_float32():
+  from tfvae import likelihoods  # pylint: disable=import-outside-toplevel
+  from tfvae.data import dsprites  # pylint: disable=import-outside-toplevel
+  from tfvae.models.vae import VAE  # pylint: disable=import-outside-toplevel
+  side, batch, latent = 32, 64, 10
+  source = dsprites.DSpritesLike()
+  images = source.images(np.arange(batch) * 11_519).astype(np.float32)
+  x = tf.round(tf.image.resize(images, (side, side)))
+  noise = tf.random.stateless_normal([batch, latent], seed=[1, 2])
+
+  def build(policy):
+    precision.set_policy(policy)
+    keras.utils.set_random_seed(0)
+    shape = (side, side, 1)
+    model = VAE(networks.build_encoder(shape, latent, "conv"),
+                networks.build_decoder(shape, latent, 1, "conv"),
+                likelihoods.Bernoulli())
+    model.build((None,) + shape)
+    precision.set_policy("none")
+    return model
+
+  @tf.function
+  def gradients(model):
+    with tf.GradientTape() as tape:
+      mean, log_variance = model.encode(x, training=True)
+      z = mean + tf.exp(0.5 * log_variance) * noise
+      nll = model.likelihood.nll(x, model.decode_params(z, training=True))
+      loss = tf.reduce_mean(tf.reduce_sum(nll, axis=[1, 2, 3]))
+    with precision.accurate_bias_gradients():
+      return tape.gradient(loss, model.trainable_variables)
+
+  reference, mixed = build("none"), build("mixed_bfloat16")
+  for target, source_variable in zip(mixed.trainable_variables,
+                                     reference.trainable_variables):
+    target.assign(source_variable)
+  for variable, g16, g32 in zip(reference.trainable_variables,
+                                gradients(mixed), gradients(reference)):
+    g16, g32 = np.asarray(g16, np.float64), np.asarray(g32, np.float64)
+    error = np.linalg.norm(g16 - g32) / np.linalg.norm(g32)
+    # bfloat16 rounding of activations and upstream gradients alone: up to
+    # ~10% (the first conv's kernel, where the gradient cancels most); the
+    # bias gradients summed in bfloat16 are 60-90% off.
+    assert error < 0.25, (variable.path, error)
+
+
 @pytest.mark.slow
 def test_bfloat16_training_reaches_the_float32_elbo(tmp_path):
-  """Digits mlp (learned-sigma Gaussian), 600 steps, seeds 0 and 1."""
+  """Digits mlp (learned-sigma Gaussian), 600 steps, seeds 0 and 1.
+
+  A short, stable case: at 600 steps the -ELBO is ~29 nats and the two
+  precisions' trajectories have not yet drifted apart (later they do, in
+  both directions; docs/performance.md compares means over seeds).
+  """
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   results = {}
   for seed in (0, 1):
@@ -170,7 +223,5 @@ def test_bfloat16_training_reaches_the_float32_elbo(tmp_path):
       results[policy, seed] = final["neg_elbo"]
   for seed in (0, 1):
     f32, bf16 = results["none", seed], results["mixed_bfloat16", seed]
-    # Same seed: same initial weights, batches and noise. Within 1% of the
-    # float32 -ELBO (about -20 nats here), well inside the spread between
-    # seeds.
+    # Same seed: same initial weights, batches and noise: within 1%.
     assert abs(bf16 - f32) <= 0.01 * abs(f32), (seed, f32, bf16)
