@@ -76,7 +76,8 @@ from tfvae.training import trainer  # pylint: disable=wrong-import-position
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Short run: fewer steps and repeats.")
-flags.DEFINE_integer("repeats", 5, "Timed runs per variant (best counts).")
+flags.DEFINE_integer("repeats", 5, "Timed runs per variant (best counts; "
+                     "--quick: 1 unless given).")
 flags.DEFINE_bool("settings", True, "Also measure tfvae's speed switches.")
 flags.DEFINE_string("out", None, "Also write the Markdown tables here.")
 flags.DEFINE_integer("startup_repeats", 5, "Subprocess imports per variant.")
@@ -250,6 +251,11 @@ class Runner:
   @property
   def best(self):
     return max(self.rates)
+
+  @property
+  def spread(self):
+    """The range of the timed runs' images/s."""
+    return f"{min(self.rates):,.0f}-{max(self.rates):,.0f}"
 
 
 def baseline_runner(name, encoder, decoder, images_float, batch_size):
@@ -553,15 +559,16 @@ def machine_lines():
 
 
 def comparison_table(results, peaks):
-  lines = ["| workload | implementation | images/s | ratio | FLOPs/step | "
-           "GFLOP/s | % of float32 peak | % of bfloat16 peak |",
-           "|---|---|---:|---:|---:|---:|---:|---:|"]
+  lines = ["| workload | implementation | images/s (best) | all runs | "
+           "ratio | FLOPs/step | GFLOP/s | % of float32 peak | "
+           "% of bfloat16 peak |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
   for title, baseline, others, flops in results:
     for runner in [baseline] + others:
       achieved = runner.best / runner.batch_size * flops
       ratio = runner.best / baseline.best
       lines.append(f"| {title} | {runner.name} | {runner.best:,.0f} | "
-                   f"{ratio:.2f}x | {flops / 1e9:.3f} G | "
+                   f"{runner.spread} | {ratio:.2f}x | {flops / 1e9:.3f} G | "
                    f"{achieved / 1e9:.1f} | "
                    f"{100 * achieved / peaks['float32']:.1f}% | "
                    f"{100 * achieved / peaks['bfloat16']:.1f}% |")
@@ -569,13 +576,13 @@ def comparison_table(results, peaks):
 
 
 def settings_table(rows):
-  lines = ["| workload | tfvae setting | images/s | vs. 1 step/call, log "
-           "every step |", "|---|---|---:|---:|"]
+  lines = ["| workload | tfvae setting | images/s (best) | all runs | "
+           "vs. 1 step/call, log every step |", "|---|---|---:|---:|---:|"]
   for title, runners in rows:
     reference = next(r.best for r in runners if r.name == REFERENCE_SETTING)
     for runner in runners:
       lines.append(f"| {title} | {runner.name} | {runner.best:,.0f} | "
-                   f"{runner.best / reference:.2f}x |")
+                   f"{runner.spread} | {runner.best / reference:.2f}x |")
   return lines
 
 
@@ -590,7 +597,8 @@ def measure_peaks(quick, peaks=None):
 def main(argv):
   del argv
   quick = FLAGS.quick
-  repeats = 1 if quick else FLAGS.repeats
+  # --quick runs once per variant unless --repeats is given.
+  repeats = FLAGS.repeats if FLAGS["repeats"].present or not quick else 1
   started = time.time()
   startup_runs = startup(2 if quick else FLAGS.startup_repeats)
   peaks = measure_peaks(quick)
