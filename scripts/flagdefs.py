@@ -113,10 +113,11 @@ HELP = {
                        "math stays float32.",
     "jit_compile": "Compile the train step with XLA (off by default: slower "
                    "on CPU, see docs/performance.md; try it on a GPU).",
-    "steps_per_execution": "Train steps per tf.function call; 0 = auto (50, "
-                           "or 1 with a --kl_schedule). Reduced to divide "
-                           "--eval_every, --checkpoint_every and the steps "
-                           "to run; every step is still logged and checked.",
+    "steps_per_execution": "Train steps per tf.function call; 0 = auto (50; "
+                           "KL schedules stay exact per step). Reduced to "
+                           "divide --eval_every, --checkpoint_every and the "
+                           "steps to run; every step is still logged and "
+                           "checked.",
     "log_every": "Write the per-step training scalars to TensorBoard every N "
                  "steps (validation is logged every --eval_every steps).",
 }
