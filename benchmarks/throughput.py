@@ -17,7 +17,12 @@ process, interleaved, on the same images:
 - 28x28: the 1797 scikit-learn digits upsampled to 28x28 (uint8), batch 128;
 - 64x64: the beta-VAE conv network of `tfvae.networks` (32-32-64-64, dense
   256, latent 10, Bernoulli) on dSprites-like images (`tfvae.data.dsprites`),
-  batch 64; tfvae streams the images, the baseline holds them as floats.
+  batch 128; tfvae streams the images, the baseline holds them as floats.
+
+The baseline runs in float32. tfvae runs in float32 and, where `auto` picks
+it (a CPU with AVX512-BF16/AMX, a GPU of compute capability >= 8.0), in
+mixed bfloat16: the float32-only ratio and the default-precision ratio
+stand side by side.
 
 A third 28x28 row feeds the example's own model from tfvae's input pipeline,
 to show how much of a difference is the input pipeline.
@@ -26,11 +31,18 @@ FLOPs per training step are counted from the layer shapes: 2 * multiply-adds
 of every Dense / Conv2D / Conv2DTranspose layer per example, times 3 for the
 forward pass plus the two backward products, times the batch; elementwise
 ops are ignored. The achieved FLOP/s is compared with this machine's dense
-matmul peak, measured here with large float32 `tf.matmul`s.
+matmul peaks, measured here with large `tf.matmul`s in float32 and bfloat16.
+
+Start-up: the seconds and resident memory of a bare
+`import tensorflow, keras, tensorflow_probability` against the same plus
+what `scripts/train.py` imports before training, each in a fresh
+subprocess, `--startup_repeats` times, alternating which goes first, after
+one untimed run of each.
 
 A second table measures tfvae's speed switches (XLA, steps per execution,
-per-step logging) on the digits mlp and the 64x64 conv model: the evidence
-for the defaults in `tfvae.config`.
+per-step logging, a linear KL warm-up at 1 and at the auto steps per call,
+precision) on the digits mlp and the 64x64 conv model: the evidence for the
+defaults in `tfvae.config`.
 
 Images/s is the best of `--repeats` timed runs (interleaved, so a busy
 machine slows every variant alike); ratios divide those bests.
@@ -38,6 +50,8 @@ machine slows every variant alike); ratios divide those bests.
 
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +66,7 @@ import keras  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
+from tfvae import precision  # pylint: disable=wrong-import-position
 from tfvae.config import ExperimentConfig  # pylint: disable=wrong-import-position
 from tfvae.data import datasets  # pylint: disable=wrong-import-position
 from tfvae.data import pipeline  # pylint: disable=wrong-import-position
@@ -62,13 +77,22 @@ from tfvae.training import trainer  # pylint: disable=wrong-import-position
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Short run: fewer steps and repeats.")
-flags.DEFINE_integer("repeats", 5, "Timed runs per variant (best counts).")
+flags.DEFINE_integer("repeats", 5, "Timed runs per variant (best counts; "
+                     "--quick: 1 unless given).")
 flags.DEFINE_bool("settings", True, "Also measure tfvae's speed switches.")
 flags.DEFINE_string("out", None, "Also write the Markdown tables here.")
+flags.DEFINE_integer("startup_repeats", 5, "Subprocess imports per variant.")
 
 MNIST_SIDE = 28
 KERAS_EXAMPLE_LATENT = 2
 DSPRITES_LATENT = 10
+DSPRITES_BATCH = 128
+REFERENCE_SETTING = "jit off, 1 step/call, log every step"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BARE_IMPORTS = "import tensorflow, keras, tensorflow_probability"
+# What scripts/train.py imports before its first training step.
+TFVAE_IMPORTS = (BARE_IMPORTS + "; import absl.flags; from tfvae import config"
+                 "; from tfvae.training import preflight, trainer")
 
 
 # ------------------------------------------------- the Keras-example baseline
@@ -188,14 +212,15 @@ def train_flops_per_step(encoder, decoder, batch_size):
   return 3 * 2 * multiply_adds * batch_size
 
 
-def matmul_peak_flops(quick):
-  """Best dense float32 matmul FLOP/s over a few large sizes."""
+def matmul_peak_flops(quick, dtype=tf.float32):
+  """Best dense matmul FLOP/s in `dtype` over a few large sizes."""
   best = 0.0
   sizes = (1024, 2048) if quick else (1024, 2048, 4096)
-  product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+  product = tf.function(lambda a, b: tf.reduce_sum(
+      tf.cast(tf.matmul(a, b), tf.float32)))
   for n in sizes:
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    b = tf.cast(tf.random.normal([n, n]), dtype)
     product(a, b).numpy()
     for _ in range(3 if quick else 10):
       start = time.perf_counter()
@@ -227,6 +252,11 @@ class Runner:
   @property
   def best(self):
     return max(self.rates)
+
+  @property
+  def spread(self):
+    """The range of the timed runs' images/s."""
+    return f"{min(self.rates):,.0f}-{max(self.rates):,.0f}"
 
 
 def baseline_runner(name, encoder, decoder, images_float, batch_size):
@@ -303,11 +333,32 @@ def in_memory_data(images, name):
                             num_train=int(images.shape[0]))
 
 
+def tfvae_precisions():
+  """float32, plus mixed bfloat16 where `auto` picks it on this machine."""
+  native = precision.auto_policy()
+  return ["none"] + ([native] if native != "none" else [])
+
+
+def precision_label(policy):
+  name = "float32" if policy == "none" else policy
+  default = precision.resolve_policy(ExperimentConfig().runtime.mixed_precision)
+  return name + (" (default)" if policy == default else "")
+
+
+def with_policy(policy, build):
+  """Calls build() with the global dtype policy set, then back to float32."""
+  precision.set_policy(policy)
+  try:
+    return build()
+  finally:
+    precision.set_policy("none")
+
+
 def compare_28x28(steps, repeats):
   batch = 128
   images = digits_28x28()
-  config = ExperimentConfig.from_flat(
-      batch_size=batch, model="reference", reference_rec="bce").validate()
+  config = ExperimentConfig.from_flat(batch_size=batch, model="reference",
+                  reference_rec="bce").validate()
   spe = trainer.requested_steps_per_execution(config)
   baseline, per_epoch = baseline_runner(
       "Keras example (fit, float32 arrays, no XLA)",
@@ -315,42 +366,53 @@ def compare_28x28(steps, repeats):
       keras_example_decoder(images.shape[1:]),
       images.astype(np.float32) / 255.0, batch)
   steps = round_to(steps, per_epoch * spe // np.gcd(per_epoch, spe))
-  keras.utils.set_random_seed(0)
-  model = ReferenceVAE(keras_example_encoder(images.shape[1:]),
-                       keras_example_decoder(images.shape[1:], activation=None),
-                       images.shape[1:], KERAS_EXAMPLE_LATENT, rec="bce")
-  model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
-                jit_compile=config.runtime.jit_compile, steps_per_execution=spe)
-  ours = tfvae_runner(f"tfvae ReferenceVAE(bce), defaults "
-                      f"(jit_compile={config.runtime.jit_compile}, "
-                      f"steps_per_execution={spe})",
-                      model, in_memory_data(images, "digits28"), config, spe)
+  data = in_memory_data(images, "digits28")
+  ours = []
+  for policy in tfvae_precisions():
+    def build():
+      keras.utils.set_random_seed(0)
+      model = ReferenceVAE(
+          keras_example_encoder(images.shape[1:]),
+          keras_example_decoder(images.shape[1:], activation=None), rec="bce")
+      model.build((None,) + images.shape[1:])
+      model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
+                    jit_compile=config.runtime.jit_compile, steps_per_execution=spe)
+      return model
+    model = with_policy(policy, build)
+    ours.append(tfvae_runner(
+        f"tfvae ReferenceVAE(bce), {precision_label(policy)}, "
+        f"jit_compile={config.runtime.jit_compile}, steps_per_execution={spe}",
+        model, data, config, spe))
 
   # Where a difference comes from: the example's model on tfvae's pipeline.
-  data = in_memory_data(images, "digits28")
   fed = baseline_model(keras_example_encoder(images.shape[1:]),
                        keras_example_decoder(images.shape[1:]))
   fed_ds = pipeline.train_dataset(data, batch, config.training.seed)
   fed_runner = Runner(
       "Keras example model fed by tfvae's uint8 tf.data pipeline",
       lambda n: fed.fit(fed_ds, epochs=1, steps_per_epoch=n, verbose=0), batch)
-  run_interleaved([baseline, ours, fed_runner], steps, repeats)
+  run_interleaved([baseline] + ours + [fed_runner], steps, repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
   return "28x28 upsampled digits, Keras-example networks, batch 128", \
-      baseline, [ours, fed_runner], flops
+      baseline, ours + [fed_runner], flops
+
+
+def dsprites_config(**overrides):
+  return ExperimentConfig.from_flat({**dict(dataset="dsprites", architecture="conv",
+                          likelihood="bernoulli", latent_dim=DSPRITES_LATENT,
+                          batch_size=DSPRITES_BATCH), **overrides}).validate()
 
 
 def compare_dsprites(steps, repeats, num_images):
-  batch = 64
-  config = ExperimentConfig.from_flat(
-      dataset="dsprites", architecture="conv", likelihood="bernoulli",
-      latent_dim=DSPRITES_LATENT, batch_size=batch).validate()
+  batch = DSPRITES_BATCH
+  config = dsprites_config()
   data = datasets.load_data(config)
   spe = trainer.requested_steps_per_execution(config)
   # The baseline holds the first images of the same shuffled index set.
   subset = data.stream.indices[:num_images]
   images = data.stream.source.images(subset).astype(np.float32)
   shape = data.image_shape
+  # The baseline's networks are plain Keras layers (float32).
   baseline_decoder = keras.Sequential([
       networks.build_decoder(shape, DSPRITES_LATENT, 1, "conv"),
       keras.layers.Activation("sigmoid")])
@@ -359,15 +421,20 @@ def compare_dsprites(steps, repeats, num_images):
       networks.build_encoder(shape, DSPRITES_LATENT, "conv"),
       baseline_decoder, images, batch)
   steps = round_to(steps, per_epoch * spe // np.gcd(per_epoch, spe))
-  keras.utils.set_random_seed(0)
-  model = trainer.build_compiled_model(config, shape)
-  ours = tfvae_runner(f"tfvae VAE(bernoulli, conv), streamed dSprites-like, "
-                      f"defaults (jit_compile={config.runtime.jit_compile}, "
-                      f"steps_per_execution={spe})", model, data, config, spe)
-  run_interleaved([baseline, ours], steps, repeats)
+  ours = []
+  for policy in tfvae_precisions():
+    def build():
+      keras.utils.set_random_seed(0)
+      return trainer.build_compiled_model(config, shape)
+    model = with_policy(policy, build)
+    ours.append(tfvae_runner(
+        f"tfvae VAE(bernoulli, conv), streamed dSprites-like, "
+        f"{precision_label(policy)}, jit_compile={config.runtime.jit_compile}, "
+        f"steps_per_execution={spe}", model, data, config, spe))
+  run_interleaved([baseline] + ours, steps, repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
-  return "64x64 dSprites-like, beta-VAE conv networks, batch 64", \
-      baseline, [ours], flops
+  return f"64x64 dSprites-like, beta-VAE conv networks, batch {batch}", \
+      baseline, ours, flops
 
 
 def settings(steps_digits, steps_conv, repeats, quick=False):
@@ -376,40 +443,105 @@ def settings(steps_digits, steps_conv, repeats, quick=False):
   workloads = (
       ("digits 8x8, mlp (the default run), batch 64",
        ExperimentConfig().validate(), steps_digits),
-      ("64x64 dSprites-like, conv, batch 64",
-       ExperimentConfig.from_flat(
-           dataset="dsprites", architecture="conv", likelihood="bernoulli",
-           latent_dim=DSPRITES_LATENT, batch_size=64).validate(),
-       steps_conv),
+      (f"64x64 dSprites-like, conv, batch {DSPRITES_BATCH}",
+       dsprites_config(), steps_conv),
   )
   auto = trainer.AUTO_STEPS_PER_EXECUTION
+  warmup = dict(kl_schedule="linear", kl_warmup_steps=10_000)
+  # (label, config overrides, log_every, callbacks, precision)
   variants = (
-      ("jit off, 1 step/call, no callbacks", False, 1, 1, False),
-      ("jit off, 1 step/call, log every step", False, 1, 1, True),
-      ("jit off, 1 step/call, log every 100 steps", False, 1, 100, True),
-      ("jit off, 10 steps/call, log every step", False, 10, 1, True),
-      (f"jit off, {auto} steps/call, log every step (default)", False, auto,
-       1, True),
-      ("jit on, 1 step/call, log every step", True, 1, 1, True),
-      (f"jit on, {auto} steps/call, log every step", True, auto, 1, True),
+      ("jit off, 1 step/call, no callbacks", dict(steps_per_execution=1), 1,
+       False, "none"),
+      (REFERENCE_SETTING, dict(steps_per_execution=1), 1, True, "none"),
+      ("jit off, 1 step/call, log every 100 steps",
+       dict(steps_per_execution=1), 100, True, "none"),
+      ("jit off, 10 steps/call, log every step", dict(steps_per_execution=10),
+       1, True, "none"),
+      (f"jit off, {auto} steps/call, log every step (auto)",
+       dict(steps_per_execution=auto), 1, True, "none"),
+      ("jit on, 1 step/call, log every step",
+       dict(jit_compile=True, steps_per_execution=1), 1, True, "none"),
+      (f"jit on, {auto} steps/call, log every step",
+       dict(jit_compile=True, steps_per_execution=auto), 1, True, "none"),
+      ("linear KL warm-up, 1 step/call",
+       dict(steps_per_execution=1, **warmup), 1, True, "none"),
+      (f"linear KL warm-up, {auto} steps/call (auto)",
+       dict(steps_per_execution=auto, **warmup), 1, True, "none"),
   )
+  native = precision.auto_policy()
+  if native != "none":
+    variants += ((f"{native}, {auto} steps/call",
+                  dict(steps_per_execution=auto), 1, True, native),)
   if quick:
-    variants = variants[1:2] + variants[4:5] + variants[6:]
+    keep = (REFERENCE_SETTING, "linear KL warm-up, 1 step/call",
+            f"linear KL warm-up, {auto} steps/call (auto)")
+    variants = tuple(v for v in variants if v[0] in keep)
   for title, base_config, steps in workloads:
     data = datasets.load_data(base_config)
     runners = []
-    for label, jit, spe, log_every, with_callbacks in variants:
-      config = base_config.replace_flat(
-          jit_compile=jit, steps_per_execution=spe).validate()
-      keras.utils.set_random_seed(0)
-      model = trainer.build_compiled_model(config, data.image_shape)
+    for label, overrides, log_every, with_callbacks, policy in variants:
+      config = ExperimentConfig.from_flat({**base_config.to_flat(), **overrides}).validate()
+      spe = config.runtime.steps_per_execution
+
+      def build(config=config):
+        keras.utils.set_random_seed(0)
+        return trainer.build_compiled_model(config, data.image_shape)
+      model = with_policy(policy, build)
       runners.append(tfvae_runner(label, model, data, config, spe, log_every,
                                   with_callbacks))
     runners.append(pipeline_runner(data, base_config))
-    multiple = int(np.lcm.reduce([variant[2] for variant in variants]))
+    multiple = int(np.lcm.reduce([v[1]["steps_per_execution"]
+                                  for v in variants]))
     run_interleaved(runners, round_to(steps, multiple), repeats)
     rows.append((title, runners))
   return rows
+
+
+# ---------------------------------------------------------------- start-up
+
+
+def _import_once(imports):
+  """(seconds, peak resident MiB) of `imports` in a fresh interpreter."""
+  code = ("import resource, time; start = time.perf_counter(); "
+          f"{imports}; print(time.perf_counter() - start, "
+          "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, check=True, env=env, cwd=ROOT).stdout
+  seconds, kib = out.split()[-2:]
+  return float(seconds), int(kib) / 1024.0
+
+
+def startup(repeats):
+  """Bare TF/Keras/TFP imports against tfvae's, alternating subprocesses."""
+  imports = {"bare": BARE_IMPORTS, "tfvae": TFVAE_IMPORTS}
+  runs = {"bare": [], "tfvae": []}
+  for name in imports:  # untimed: fills the file cache
+    _import_once(imports[name])
+  for i in range(repeats):
+    for name in (("bare", "tfvae") if i % 2 == 0 else ("tfvae", "bare")):
+      runs[name].append(_import_once(imports[name]))
+  return runs
+
+
+def startup_lines(runs):
+  bare_s = [r[0] for r in runs["bare"]]
+  ours_s = [r[0] for r in runs["tfvae"]]
+  extra = [b - a for a, b in zip(bare_s, ours_s)]
+  bare_mb = statistics.median(r[1] for r in runs["bare"])
+  ours_mb = statistics.median(r[1] for r in runs["tfvae"])
+  return [
+      "| imports (fresh interpreter) | seconds, median (min-max) | peak RSS "
+      "MiB, median |", "|---|---:|---:|",
+      f"| `{BARE_IMPORTS}` | {statistics.median(bare_s):.2f} "
+      f"({min(bare_s):.2f}-{max(bare_s):.2f}) | {bare_mb:.0f} |",
+      f"| the same + what scripts/train.py imports before training | "
+      f"{statistics.median(ours_s):.2f} ({min(ours_s):.2f}-{max(ours_s):.2f})"
+      f" | {ours_mb:.0f} |",
+      f"| tfvae's overhead (paired differences) | "
+      f"{statistics.median(extra):+.2f} ({min(extra):+.2f} to "
+      f"{max(extra):+.2f}) | {ours_mb - bare_mb:+.0f} |",
+      "", f"({len(bare_s)} alternating runs of each)"]
 
 
 # ------------------------------------------------------------------ report
@@ -430,38 +562,50 @@ def machine_lines():
           f"Python {platform.python_version()}"]
 
 
-def comparison_table(results, peak):
-  lines = ["| workload | implementation | images/s | ratio | FLOPs/step | "
-           "GFLOP/s | % of matmul peak |",
-           "|---|---|---:|---:|---:|---:|---:|"]
+def comparison_table(results, peaks):
+  lines = ["| workload | implementation | images/s (best) | all runs | "
+           "ratio | FLOPs/step | GFLOP/s | % of float32 peak | "
+           "% of bfloat16 peak |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
   for title, baseline, others, flops in results:
     for runner in [baseline] + others:
       achieved = runner.best / runner.batch_size * flops
       ratio = runner.best / baseline.best
       lines.append(f"| {title} | {runner.name} | {runner.best:,.0f} | "
-                   f"{ratio:.2f}x | {flops / 1e9:.3f} G | "
-                   f"{achieved / 1e9:.1f} | {100 * achieved / peak:.1f}% |")
+                   f"{runner.spread} | {ratio:.2f}x | {flops / 1e9:.3f} G | "
+                   f"{achieved / 1e9:.1f} | "
+                   f"{100 * achieved / peaks['float32']:.1f}% | "
+                   f"{100 * achieved / peaks['bfloat16']:.1f}% |")
   return lines
 
 
 def settings_table(rows):
-  lines = ["| workload | tfvae setting | images/s | vs. 1 step/call, log "
-           "every step |", "|---|---|---:|---:|"]
+  lines = ["| workload | tfvae setting | images/s (best) | all runs | "
+           "vs. 1 step/call, log every step |", "|---|---|---:|---:|---:|"]
   for title, runners in rows:
-    reference = next(r.best for r in runners
-                     if r.name == "jit off, 1 step/call, log every step")
+    reference = next(r.best for r in runners if r.name == REFERENCE_SETTING)
     for runner in runners:
       lines.append(f"| {title} | {runner.name} | {runner.best:,.0f} | "
-                   f"{runner.best / reference:.2f}x |")
+                   f"{runner.spread} | {runner.best / reference:.2f}x |")
   return lines
+
+
+def measure_peaks(quick, peaks=None):
+  """Best float32 and bfloat16 matmul FLOP/s (max with earlier `peaks`)."""
+  peaks = dict(peaks or {"float32": 0.0, "bfloat16": 0.0})
+  for name, dtype in (("float32", tf.float32), ("bfloat16", tf.bfloat16)):
+    peaks[name] = max(peaks[name], matmul_peak_flops(quick, dtype))
+  return peaks
 
 
 def main(argv):
   del argv
   quick = FLAGS.quick
-  repeats = 1 if quick else FLAGS.repeats
+  # --quick runs once per variant unless --repeats is given.
+  repeats = FLAGS.repeats if FLAGS["repeats"].present or not quick else 1
   started = time.time()
-  peak = matmul_peak_flops(quick)
+  startup_runs = startup(2 if quick else FLAGS.startup_repeats)
+  peaks = measure_peaks(quick)
   results = [compare_28x28(56 if quick else 280, repeats),
              compare_dsprites(10 if quick else 60, repeats,
                               num_images=640 if quick else 3840)]
@@ -470,13 +614,17 @@ def main(argv):
     rows = settings(200 if quick else 2000, 10 if quick else 100, repeats,
                     quick)
   # Measured again at the end: a burst of throttling can hide the peak.
-  peak = max(peak, matmul_peak_flops(quick))
+  peaks = measure_peaks(quick, peaks)
   lines = ["## Throughput (benchmarks/throughput.py"
            f"{' --quick' if quick else ''})", ""] + machine_lines() + [
-               f"- dense float32 matmul peak: {peak / 1e9:.1f} GFLOP/s", ""]
-  lines += comparison_table(results, peak)
+               f"- dense matmul peaks: float32 {peaks['float32'] / 1e9:.1f} "
+               f"GFLOP/s, bfloat16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s",
+               f"- `--mixed_precision=auto` here: {precision.auto_policy()}",
+               ""]
+  lines += comparison_table(results, peaks)
   if rows:
     lines += ["", "### tfvae speed switches", ""] + settings_table(rows)
+  lines += ["", "### Start-up", ""] + startup_lines(startup_runs)
   lines += ["", f"(measured in {time.time() - started:.0f} s; best of "
             f"{repeats} interleaved run(s) per row)"]
   text = "\n".join(lines)

@@ -7,7 +7,7 @@ from tfvae.config.base import Section, option, positive_int
 from tfvae.errors import ConfigError
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
+MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16", "auto")
 
 
 @dataclasses.dataclass
@@ -18,16 +18,18 @@ class RuntimeConfig(Section):
       "default", "default | mirrored | multi_worker (reads TF_CONFIG) | tpu.",
       STRATEGIES)
   tpu: Optional[str] = option(None, "TPU address for --strategy=tpu.")
-  mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = option(
-      "none", "none | mixed_float16 | mixed_bfloat16 (likelihood math stays "
-      "float32).", MIXED_PRECISION)
+  mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16",
+                           "auto"] = option(
+      "none", "none | mixed_float16 | mixed_bfloat16 | auto (bfloat16 on a "
+      "CPU with AVX512-BF16/AMX or a GPU of compute capability >= 8.0, else "
+      "float32). Likelihood math stays float32.", MIXED_PRECISION)
   jit_compile: bool = option(
       False, "Compile the train step with XLA (off by default: slower on CPU, "
       "see docs/performance.md; try it on a GPU).")
   steps_per_execution: int = option(
-      0, "Train steps per tf.function call; 0 = auto (50, or 1 with a "
-      "--kl_schedule). Reduced to divide --eval_every, --checkpoint_every and "
-      "the steps to run; every step is still logged and checked.")
+      0, "Train steps per tf.function call; 0 = auto (50; KL schedules stay "
+      "exact per step). Reduced to divide --eval_every, --checkpoint_every "
+      "and the steps to run; every step is still logged and checked.")
   log_every: int = option(
       1, "Write the per-step training scalars to TensorBoard every N steps "
       "(validation is logged every --eval_every steps).")

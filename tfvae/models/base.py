@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae import precision
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
 
@@ -353,7 +354,10 @@ class BaseVAE(keras.Model):
       scaled_loss = self.optimizer.scale_loss(loss)
     own = {id(v) for v in self.own_trainable_variables()}
     variables = [v for v in self.trainable_variables if id(v) not in own]
-    gradients = tape.gradient(scaled_loss, variables)
+    # 16-bit layers: sum bias gradients in float32 (TensorFlow's CPU kernel
+    # sums them in bfloat16 and gets them wrong by tens of percent).
+    with precision.accurate_bias_gradients():
+      gradients = tape.gradient(scaled_loss, variables)
     self.optimizer.apply_gradients(zip(gradients, variables))
     for variable, value in terms.get("updates", ()):
       variable.assign(value)

@@ -8,9 +8,9 @@ so N replicas give the same update as one device with the same global batch.
 import json
 import os
 
-import keras
 import tensorflow as tf
 
+from tfvae import precision
 from tfvae.errors import ConfigError
 
 
@@ -58,6 +58,7 @@ def _new_strategy(config):
 
 
 def set_mixed_precision(policy):
-  """`none`, `mixed_float16` or `mixed_bfloat16` (likelihood math stays float32)."""
-  keras.mixed_precision.set_global_policy(
-      "float32" if policy == "none" else policy)
+  """`none`, `mixed_float16`, `mixed_bfloat16` or `auto` (likelihood math
+  stays float32); returns the policy used ("auto" resolved, see
+  `tfvae.precision`)."""
+  return precision.set_policy(policy)

@@ -111,7 +111,7 @@ def train(config, print_fn=print, data=None):
   config.validate()
   started = time.time()
   keras.utils.set_random_seed(config.training.seed)
-  distribute.set_mixed_precision(config.runtime.mixed_precision)
+  policy = distribute.set_mixed_precision(config.runtime.mixed_precision)
   if data is None:
     data = datasets.load_data(config)
   warning = datasets.check_support(data, config.model.likelihood,
@@ -165,7 +165,7 @@ def train(config, print_fn=print, data=None):
     # duplicate it in TensorBoard.
     evaluation.writer = tf.summary.create_noop_writer()
 
-  final = _final_metrics(model, config, evaluation, started,
+  final = _final_metrics(model, config, evaluation, started, policy,
                          evaluated_only=start_step >= steps)
   for writer in writers.values():
     writer.close()
@@ -228,7 +228,8 @@ def _fit(model, config, data, strategy, start_step, steps, callbacks):
             verbose=config.run.verbose)
 
 
-def _final_metrics(model, config, evaluation, started, evaluated_only):
+def _final_metrics(model, config, evaluation, started, policy,
+                   evaluated_only):
   """The last evaluation and the weighting, written to final_metrics.json."""
   evaluation.set_model(model)
   result = evaluation.last_result
@@ -239,6 +240,8 @@ def _final_metrics(model, config, evaluation, started, evaluated_only):
   final.update({
       "step": int(model.optimizer.iterations.numpy()),
       "dataset": config.data.dataset,
+      # The precision actually used ("auto" resolved): none = float32.
+      "mixed_precision": policy,
       "tfvae_version": __version__,
       "train_seconds": round(time.time() - started, 1),
   })
@@ -303,6 +306,9 @@ def summary_table(final):
   ]
   if "sigma" in final:
     rows.append(("decoder sigma", f"{final['sigma']:.5f}"))
+  if "mixed_precision" in final:
+    policy = final["mixed_precision"]
+    rows.append(("precision", "float32" if policy == "none" else policy))
   if final.get("collapsed_dims"):
     rows.append(("collapsed dims", ",".join(map(str, final["collapsed_dims"]))))
   width = max(len(r[0]) for r in rows)

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Does mixed bfloat16 training reach the float32 ELBO? Same runs, both precisions.
+
+    python benchmarks/bf16_parity.py                       # all workloads
+    python benchmarks/bf16_parity.py --workloads=digits_mlp --seeds=3
+    python benchmarks/bf16_parity.py --quick               # short smoke pass
+
+Each workload trains `--seeds` runs in float32 (`--mixed_precision=none`)
+and the same runs in `mixed_bfloat16` with `tfvae.training.trainer.train`
+(same seed: same initial weights, batches and posterior noise), then
+compares the final validation -ELBO (nats, the exact evaluation of the run):
+the mean over seeds of each precision, their spread (sample standard
+deviation over seeds), the relative difference of the means and the
+per-seed paired differences. Parity (issue 12): the bfloat16 mean within 1%
+of the float32 mean, on runs past the early plateau.
+
+Workloads:
+
+- conv64: the beta-VAE conv network on dSprites-like 64x64 images,
+  Bernoulli, latent 10, batch 128, 1000 steps;
+- digits_mlp: the default run (8x8 digits, mlp, Gaussian with a learned
+  sigma), batch 64, 2000 steps;
+- conv64_sigma: conv64 with a Gaussian of learned sigma (sigmoid mean).
+
+With `--warm_start=W`, each seed first trains W steps in float32, and both
+precisions continue from that checkpoint for the workload's steps: past the
+early plateau, whose random length (when the latents switch on) otherwise
+dominates a comparison at a fixed step.
+
+The speed of the runs is printed too, but measure speed with
+`benchmarks/throughput.py` on a quiet machine.
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("workloads", ["digits_mlp", "conv64", "conv64_sigma"],
+                  "Workloads to run (see the module docstring).")
+flags.DEFINE_integer("seeds", 3, "Seeds per workload and precision.")
+flags.DEFINE_integer("steps", None, "Override every workload's steps.")
+flags.DEFINE_bool("quick", False, "Short runs (a smoke test, not evidence).")
+flags.DEFINE_string("out", None, "Also write the Markdown table here.")
+flags.DEFINE_list("ablate", [],
+                  "Undo fixes to measure their effect: bias_gradients (sum "
+                  "bfloat16 bias gradients in bfloat16, TensorFlow's CPU "
+                  "kernel), float32_layers (latent and output layers in "
+                  "bfloat16 too). Both: the code before the fix.")
+flags.DEFINE_integer("warm_start", 0,
+                     "Float32 steps before both precisions continue from "
+                     "the same checkpoint (0: train from scratch).")
+flags.DEFINE_list("precisions", ["none", "mixed_bfloat16"],
+                  "Precisions to run (none = float32).")
+
+PARITY = 0.01
+ABLATIONS = ("bias_gradients", "float32_layers")
+
+WORKLOADS = {
+    "conv64": dict(
+        description="dSprites-like 64x64, conv, Bernoulli, batch 128",
+        steps=1000, config=dict(dataset="dsprites", architecture="conv",
+                                likelihood="bernoulli", latent_dim=10,
+                                batch_size=128)),
+    "digits_mlp": dict(
+        description="digits 8x8, mlp, Gaussian learned sigma, batch 64",
+        steps=2000, config=dict(dataset="digits")),
+    "conv64_sigma": dict(
+        description="dSprites-like 64x64, conv, Gaussian learned sigma, "
+                    "batch 128",
+        steps=1000, config=dict(dataset="dsprites", architecture="conv",
+                                likelihood="gaussian", sigma="learned",
+                                latent_dim=10, batch_size=128)),
+}
+
+
+def train_once(workload, precision, seed, steps, workdir, warm_start=0):
+  """Final validation -ELBO and wall seconds of one run.
+
+  With warm_start, continues a copy of the float32 run of `warm_start`
+  steps (made once per workload and seed) to warm_start + steps.
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.training import rundir  # pylint: disable=import-outside-toplevel
+  from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
+  logdir = os.path.join(workdir, f"{workload}-{precision}-{seed}")
+  common = dict(seed=seed, eval_every=steps, verbose=0)
+  if warm_start:
+    base = os.path.join(workdir, f"{workload}-warm-{seed}")
+    if not os.path.isdir(base):
+      trainer.train(Config(**WORKLOADS[workload]["config"], steps=warm_start,
+                           checkpoint_every=warm_start, logdir=base,
+                           **{**common, "eval_every": warm_start}),
+                    print_fn=lambda *a, **k: None)
+    shutil.copytree(base, logdir)
+    saved = rundir.read_config(logdir)
+    saved["mixed_precision"] = precision
+    with open(os.path.join(logdir, rundir.CONFIG_FILE), "w") as f:
+      json.dump(saved, f)
+    steps += warm_start
+  config = Config(**WORKLOADS[workload]["config"], steps=steps,
+                  mixed_precision=precision, logdir=logdir,
+                  checkpoint_every=steps, **common)
+  started = time.time()
+  final = trainer.train(config, print_fn=lambda *a, **k: None)
+  return float(final["neg_elbo"]), time.time() - started, final
+
+
+def spread(values):
+  return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def ablate(names):
+  """Undoes the named fixes in this process (see --ablate)."""
+  import contextlib  # pylint: disable=import-outside-toplevel
+  from tfvae import networks  # pylint: disable=import-outside-toplevel
+  from tfvae import precision  # pylint: disable=import-outside-toplevel
+  if "bias_gradients" in names:
+    precision.accurate_bias_gradients = contextlib.nullcontext
+  if "float32_layers" in names:
+    networks.PRECISION_CRITICAL_DTYPE = None  # the global policy
+
+
+def compare(workload, seeds, steps, workdir, precisions, warm_start=0,
+            log=print):
+  """Runs the precisions for every seed; returns the summary dict."""
+  values = {p: [] for p in precisions}
+  seconds = {p: 0.0 for p in precisions}
+  for seed in range(seeds):
+    for precision in precisions:
+      neg_elbo, wall, final = train_once(workload, precision, seed, steps,
+                                         workdir, warm_start)
+      assert final["mixed_precision"] == precision, final["mixed_precision"]
+      values[precision].append(neg_elbo)
+      seconds[precision] += wall
+      log(f"  {workload} seed {seed} {precision:>14}: -ELBO {neg_elbo:.3f} "
+          f"({wall:.0f} s)")
+  if warm_start:
+    steps = f"{warm_start} float32 + {steps}"
+  return {"workload": workload, "steps": steps, "seeds": seeds,
+          "values": values,
+          "seconds": {p: t / seeds for p, t in seconds.items()}}
+
+
+def _stat(values):
+  if not values:
+    return "not run"
+  return f"{statistics.mean(values):.2f} ± {spread(values):.2f}"
+
+
+def table(rows, ablated=()):
+  """One row per workload: both precisions, their difference, parity."""
+  bf16_name = "bfloat16 -ELBO" + (
+      f" (ablated: {', '.join(ablated)})" if ablated else "")
+  lines = [
+      f"| workload | steps | seeds | float32 -ELBO | {bf16_name} | "
+      "bf16 vs f32 | per-seed bf16 - f32 | parity (1%) |",
+      "|---|---:|---:|---:|---:|---:|---|---|",
+  ]
+  for r in rows:
+    f32 = r["values"].get("none", [])
+    bf16 = r["values"].get("mixed_bfloat16", [])
+    relative = paired = ok = ""
+    if f32 and bf16:
+      mean32 = statistics.mean(f32)
+      rel = (statistics.mean(bf16) - mean32) / abs(mean32)
+      relative = f"{100 * rel:+.2f}%"
+      paired = ", ".join(f"{b - a:+.2f}" for a, b in zip(f32, bf16))
+      ok = "yes" if abs(rel) <= PARITY else "no"
+    lines.append(
+        f"| {WORKLOADS[r['workload']]['description']} | {r['steps']} | "
+        f"{r['seeds']} | {_stat(f32)} | {_stat(bf16)} | {relative} | "
+        f"{paired} | {ok} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  unknown = set(FLAGS.workloads) - set(WORKLOADS)
+  if unknown:
+    raise app.UsageError(f"unknown workloads: {', '.join(sorted(unknown))}")
+  if set(FLAGS.ablate) - set(ABLATIONS):
+    raise app.UsageError(f"--ablate takes {', '.join(ABLATIONS)}")
+  ablate(FLAGS.ablate)
+  rows = []
+  started = time.time()
+  with tempfile.TemporaryDirectory() as workdir:
+    for workload in FLAGS.workloads:
+      steps = FLAGS.steps or (100 if FLAGS.quick else
+                              WORKLOADS[workload]["steps"])
+      seeds = 1 if FLAGS.quick else FLAGS.seeds
+      rows.append(compare(workload, seeds, steps, workdir, FLAGS.precisions,
+                          FLAGS.warm_start))
+      print(table(rows[-1:], FLAGS.ablate), flush=True)
+  text = (table(rows, FLAGS.ablate) + f"\n\n(mean ± standard deviation over seeds; "
+          f"{time.time() - started:.0f} s in all)")
+  print("\n" + text)
+  if FLAGS.out:
+    with open(FLAGS.out, "w", encoding="utf-8") as f:
+      f.write(text + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)
