@@ -88,27 +88,25 @@ def train_once(workload, precision, seed, steps, workdir, warm_start=0):
   With warm_start, continues a copy of the float32 run of `warm_start`
   steps (made once per workload and seed) to warm_start + steps.
   """
-  import json  # pylint: disable=import-outside-toplevel
   import shutil  # pylint: disable=import-outside-toplevel
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
-  from tfvae.training import rundir  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  from tfvae.runs import files, paths, rundir  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   logdir = os.path.join(workdir, f"{workload}-{precision}-{seed}")
   common = dict(seed=seed, eval_every=steps, verbose=0)
   if warm_start:
     base = os.path.join(workdir, f"{workload}-warm-{seed}")
     if not os.path.isdir(base):
-      trainer.train(Config(**WORKLOADS[workload]["config"], steps=warm_start,
+      trainer.train(ExperimentConfig.from_flat(**WORKLOADS[workload]["config"], steps=warm_start,
                            checkpoint_every=warm_start, logdir=base,
                            **{**common, "eval_every": warm_start}),
                     print_fn=lambda *a, **k: None)
     shutil.copytree(base, logdir)
-    saved = rundir.read_config(logdir)
-    saved["mixed_precision"] = precision
-    with open(os.path.join(logdir, rundir.CONFIG_FILE), "w") as f:
-      json.dump(saved, f)
+    # The warm start's run directory, now a run in the other precision.
+    saved = rundir.read_config(logdir).replace_flat(mixed_precision=precision)
+    files.atomic_write_text(paths.config_path(logdir), saved.to_json())
     steps += warm_start
-  config = Config(**WORKLOADS[workload]["config"], steps=steps,
+  config = ExperimentConfig.from_flat(**WORKLOADS[workload]["config"], steps=steps,
                   mixed_precision=precision, logdir=logdir,
                   checkpoint_every=steps, **common)
   started = time.time()

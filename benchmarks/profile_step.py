@@ -125,7 +125,7 @@ def summarise(trace_dir):
 
 def profile(steps, batch_size, precision, logdir):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from tfvae.config import Config  # pylint: disable=import-outside-toplevel
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.data import datasets  # pylint: disable=import-outside-toplevel
   from tfvae.data import pipeline  # pylint: disable=import-outside-toplevel
   from tfvae.training import callbacks as cb  # pylint: disable=import-outside-toplevel
@@ -135,16 +135,16 @@ def profile(steps, batch_size, precision, logdir):
                 likelihood="bernoulli", latent_dim=10, batch_size=batch_size)
   if precision is not None:
     values["mixed_precision"] = precision
-  config = Config(**values).validate()
-  used = distribute.set_mixed_precision(config.mixed_precision)
+  config = ExperimentConfig.from_flat(**values).validate()
+  used = distribute.set_mixed_precision(config.runtime.mixed_precision)
   data = datasets.load_data(config)
   model = trainer.build_compiled_model(config, data.image_shape)
   spe = trainer.requested_steps_per_execution(config)
   steps = max(spe, steps // spe * spe)
   model.steps_per_execution = spe
-  train_ds = pipeline.train_dataset(data, batch_size, config.seed)
+  train_ds = pipeline.train_dataset(data, batch_size, config.training.seed)
   writer = tf.summary.create_file_writer(os.path.join(logdir, "scalars"))
-  callbacks = [cb.NonFiniteGuard(), cb.BatchScalars(writer, config.log_every)]
+  callbacks = [cb.NonFiniteGuard(), cb.BatchScalars(writer, config.runtime.log_every)]
   model.fit(train_ds, epochs=1, steps_per_epoch=steps, callbacks=callbacks,
             verbose=0)
   trace_dir = os.path.join(logdir, "trace")

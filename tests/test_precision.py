@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tfvae import networks
 from tfvae import precision
-from tfvae.config import Config
+from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
 
 
@@ -71,9 +71,9 @@ def test_policies_are_validated():
   with pytest.raises(ValueError, match="mixed_precision"):
     precision.resolve_policy("bfloat16")
   assert precision.resolve_policy("mixed_float16") == "mixed_float16"
-  Config(mixed_precision="auto").validate()
+  ExperimentConfig.from_flat(mixed_precision="auto").validate()
   with pytest.raises(ConfigError, match="mixed_precision"):
-    Config(mixed_precision="bf16").validate()
+    ExperimentConfig.from_flat(mixed_precision="bf16").validate()
 
 
 def test_set_policy_resolves_auto():
@@ -215,7 +215,8 @@ def test_bfloat16_training_reaches_the_float32_elbo(tmp_path):
   results = {}
   for seed in (0, 1):
     for policy in ("none", "mixed_bfloat16"):
-      config = Config(steps=600, seed=seed, mixed_precision=policy,
+      config = ExperimentConfig.from_flat(
+                      steps=600, seed=seed, mixed_precision=policy,
                       eval_every=600, checkpoint_every=600, verbose=0,
                       logdir=str(tmp_path / f"{policy}{seed}"))
       final = trainer.train(config, print_fn=lambda *a, **k: None)
