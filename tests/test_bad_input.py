@@ -248,14 +248,31 @@ def _run_case(base, root, case):
   return out, before, _snapshot(ws)
 
 
+# One case of each kind runs in the fast subset (`-m "not slow"`); every case
+# runs in the whole suite.
+FAST_CASES = ("unknown_flag", "beta_and_beta_norm", "ignored_geco_flag",
+              "missing_npz", "npz_wrong_shape", "logdir_of_another_config",
+              "train_export_dir_is_a_saved_model", "export_without_checkpoint",
+              "evaluate_not_a_run")
+
+
+def _params():
+  return [pytest.param(case, id=case[0],
+                       marks=() if case[0] in FAST_CASES else pytest.mark.slow)
+          for case in CASES]
+
+
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(tmp_path_factory, request):
+  # Only the cases selected in this session (each one is a subprocess).
+  wanted = {item.callspec.params["case"][0] for item in request.session.items
+            if getattr(item, "originalname", "") == "test_bad_input"}
   base = tmp_path_factory.mktemp("workspace")
   _make_workspace(base)
   root = tmp_path_factory.mktemp("cases")
   with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
     futures = {case[0]: pool.submit(_run_case, str(base), str(root), case)
-               for case in CASES}
+               for case in CASES if case[0] in wanted}
     return {name: future.result() for name, future in futures.items()}
 
 
@@ -264,7 +281,7 @@ def test_table_is_large_and_ids_unique():
   assert len(names) == len(set(names)) >= 25
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize("case", _params())
 def test_bad_input(results, case):
   name, script, _, pattern = case
   out, before, after = results[name]

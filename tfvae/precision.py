@@ -112,6 +112,8 @@ def current_policy():
 
 _LOCK = threading.RLock()
 _ORIGINAL = {}
+# One entry per `accurate_bias_gradients` in progress (any thread).
+_USERS = []
 
 
 def _bias_axes(rank, data_format):
@@ -145,11 +147,18 @@ def accurate_bias_gradients():
   if entry is None:  # an unknown TensorFlow: leave it as it is
     yield
     return
+  # Counted, not held: under tf.distribute every replica builds its
+  # gradients in its own thread and they wait for each other (all-reduces),
+  # so a lock held for the whole `yield` would deadlock them.
   with _LOCK:
     _ORIGINAL.setdefault("BiasAdd", entry["type"])
-    previous = entry["type"]
-    entry["type"] = bias_add_gradient
-    try:
-      yield
-    finally:
-      entry["type"] = previous
+    if not _USERS:
+      entry["type"] = bias_add_gradient
+    _USERS.append(None)
+  try:
+    yield
+  finally:
+    with _LOCK:
+      _USERS.pop()
+      if not _USERS:
+        entry["type"] = _ORIGINAL["BiasAdd"]
