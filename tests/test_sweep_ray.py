@@ -201,13 +201,14 @@ def test_ctrl_c_cancels_and_keeps_finished_points(tmp_path):
   from conftest import ROOT  # pylint: disable=import-outside-toplevel
   sweep_dir = tmp_path / "s"
   # Two CPUs per point on a 2-CPU instance: one point after the other; the
-  # short one finishes, the long one is interrupted.
+  # short one finishes, the long one is interrupted (20000 steps: long enough
+  # that it cannot finish between its first checkpoint and the interrupt).
   args = [sys.executable, os.path.join(ROOT, "scripts", "sweep.py"),
           *[a for a in TINY if not a.startswith("--steps")],
-          "--grid=steps=60,900", "--engine=ray", "--cpus_per_run=2",
+          "--grid=steps=60,20000", "--engine=ray", "--cpus_per_run=2",
           f"--sweep_dir={sweep_dir}"]
   done = sweep_dir / "steps_60" / "final_metrics.json"
-  running = sweep_dir / "steps_900" / "checkpoints" / "checkpoint"
+  running = sweep_dir / "steps_20000" / "checkpoints" / "checkpoint"
   proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, cwd=ROOT)
   try:
@@ -225,7 +226,7 @@ def test_ctrl_c_cancels_and_keeps_finished_points(tmp_path):
   assert proc.returncode == 130, err[-3000:]
   assert "sweep.py: error: interrupted" in err
   assert done.read_text() == finished  # The finished point is intact.
-  assert not (sweep_dir / "steps_900" / "final_metrics.json").exists()
+  assert not (sweep_dir / "steps_20000" / "final_metrics.json").exists()
   time.sleep(2)
   # No training process survived the interrupt.
   left = [p.pid for p in psutil.process_iter(["cmdline"])
