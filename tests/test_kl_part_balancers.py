@@ -19,6 +19,7 @@ from tfvae.balancing import beta_tcvae  # pylint: disable=unused-import
 from tfvae.balancing import dip_vae
 from tfvae.balancing import factorvae
 from tfvae.config import ExperimentConfig
+from tfvae.config.balancer import KL_PART_BALANCERS
 from tfvae.errors import ConfigError
 
 B, J, K = 6, 3, 5
@@ -306,9 +307,6 @@ def test_factorvae_bad_arguments():
 
 def valid(**changes):
   return ExperimentConfig.from_flat(changes).validate()
-
-
-KL_PART_BALANCERS = ("beta_tcvae", "factorvae", "dip_vae_i", "dip_vae_ii")
 
 
 def built(config, dataset_size=900):

@@ -175,5 +175,5 @@ class ExperimentConfig:
 
   def resolved_kl_weight(self, num_features: int) -> float:
     """The weight as written on the reduced KL term for K = num_features."""
-    return self.objective.resolved_kl_weight(num_features,
-                                             self.model.latent_dim)
+    return self.objective.weighting().kl_weight(num_features,
+                                                self.model.latent_dim)

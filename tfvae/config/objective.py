@@ -15,6 +15,7 @@ from typing import Literal, Optional
 
 from tfvae.config.base import Section, non_negative_finite, option
 from tfvae.errors import ConfigError
+from tfvae.objectives.weighting import Weighting
 
 REDUCTIONS = ("sum", "mean")
 
@@ -46,21 +47,8 @@ class ObjectiveConfig(Section):
     non_negative_finite("beta_norm", self.beta_norm)
     return self
 
-  def resolved_kl_weight(self, num_features: int, latent_dim: int) -> float:
-    """The weight as written on the reduced KL term (`beta`).
-
-    `beta_norm = b` is converted through beta_eff = b K / J and
-    beta = beta_eff * J_r / K_r, where K_r = K for a mean reduction of the
-    reconstruction (else 1) and J_r likewise for the KL.
-    """
-    if self.beta_norm is None:
-      return 1.0 if self.beta is None else float(self.beta)
-    beta_eff = self.beta_norm * num_features / latent_dim
-    return beta_eff * self.kl_divisor(latent_dim) / self.rec_divisor(
-        num_features)
-
-  def rec_divisor(self, num_features: int) -> float:
-    return float(num_features) if self.rec_reduction == "mean" else 1.0
-
-  def kl_divisor(self, latent_dim: int) -> float:
-    return float(latent_dim) if self.kl_reduction == "mean" else 1.0
+  def weighting(self) -> Weighting:
+    """The `Weighting` these settings state (its conversions are the one
+    home of the weight's units)."""
+    return Weighting(self.rec_reduction, self.kl_reduction, self.beta,
+                     self.beta_norm)

@@ -10,7 +10,6 @@ from tfvae import likelihoods
 from tfvae import networks
 from tfvae.models.reference import ReferenceVAE
 from tfvae.models.vae import VAE
-from tfvae.objectives.weighting import Weighting
 
 
 def build_balancer(config, total_steps=None, dataset_size=None):
@@ -35,12 +34,6 @@ def build_balancer(config, total_steps=None, dataset_size=None):
     balancer = balancing.FreeBits(section.free_bits, section.free_bits_mode,
                                   inner=balancer)
   return balancer
-
-
-def build_weighting(config):
-  objective = config.objective
-  return Weighting(objective.rec_reduction, objective.kl_reduction,
-                   objective.beta, objective.beta_norm)
 
 
 def build_model_for_run(config, spec):
@@ -83,7 +76,7 @@ def build_model(config, event_shape, total_steps=None,
     decoder = networks.build_decoder(event_shape, model.latent_dim,
                                      likelihood.params_per_feature,
                                      model.architecture, model.hidden_units)
-    vae = VAE(encoder, decoder, likelihood, weighting=build_weighting(config),
+    vae = VAE(encoder, decoder, likelihood, weighting=config.objective.weighting(),
               balancer=build_balancer(config, total_steps, dataset_size),
               kl_estimator=model.kl_estimator, seed=seed, name="vae")
   vae.build((None,) + event_shape)
