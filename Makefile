@@ -20,8 +20,10 @@ setup: $(STAMP)
 train: $(STAMP)
 	$(PY) scripts/train.py --flagfile=scripts/flags/default.flags $(ARGS)
 
+# Two pytest workers, one test file each at a time (--dist loadfile): most
+# tests wait on subprocesses or start TensorFlow, so two overlap on 2 cores.
 test: $(STAMP)
-	$(PY) -m pytest tests $(ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile tests $(ARGS)
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir runs/

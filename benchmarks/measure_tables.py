@@ -79,13 +79,16 @@ def machine():
           f"python {platform.python_version()}, tensorflow {tf_version}"]
 
 
-def run_once(flagfile, extra, seed, logdir, steps=None, python=sys.executable):
+def run_once(flagfile, extra, seed, logdir, steps=None, python=sys.executable,
+             mixed_precision=None):
   """One README command with --seed; returns its final_metrics dict."""
   command = [python, os.path.join(ROOT, "scripts", "train.py"),
              f"--flagfile={os.path.join(FLAGS_DIR, flagfile + '.flags')}",
              *extra, f"--seed={seed}", f"--logdir={logdir}", "--verbose=0"]
   if steps is not None:
     command.append(f"--steps={steps}")
+  if mixed_precision is not None:
+    command.append(f"--mixed_precision={mixed_precision}")
   proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
   if proc.returncode != 0:
     tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -124,7 +127,8 @@ def summarise(rows):
   return lines
 
 
-def measure(tables, seeds, out, steps=None, only=None, print_fn=print):
+def measure(tables, seeds, out, steps=None, only=None, print_fn=print,
+            mixed_precision=None):
   """Runs every (row, seed); prints and returns {table: markdown lines}."""
   for line in machine():
     print_fn(line)
@@ -137,7 +141,8 @@ def measure(tables, seeds, out, steps=None, only=None, print_fn=print):
       finals = []
       for seed in seeds:
         logdir = os.path.join(out, table, name, f"seed{seed}")
-        finals.append(run_once(flagfile, extra, seed, logdir, steps))
+        finals.append(run_once(flagfile, extra, seed, logdir, steps,
+                               mixed_precision=mixed_precision))
         print_fn(f"{table}/{name} seed {seed}: -ELBO "
                  f"{finals[-1]['neg_elbo']:.3f} nats "
                  f"({finals[-1]['train_seconds']} s)")
@@ -161,6 +166,9 @@ def main(argv=None):
                       help="override every preset's --steps (quick checks)")
   parser.add_argument("--rows", default="",
                       help="only these rows (comma-separated names)")
+  parser.add_argument("--mixed_precision", default=None,
+                      help="pass --mixed_precision=VALUE to every run "
+                           "(default: the runs' own default, auto)")
   args = parser.parse_args(argv)
   tables = [t for t in args.tables.split(",") if t]
   unknown = [t for t in tables if t not in TABLES]
@@ -176,7 +184,8 @@ def main(argv=None):
     parser.error("--seeds is empty")
   try:
     measure(tables, seeds, args.out, args.steps,
-            only=[r for r in args.rows.split(",") if r])
+            only=[r for r in args.rows.split(",") if r],
+            mixed_precision=args.mixed_precision)
   except RuntimeError as e:
     print(f"measure_tables.py: error: {e}", file=sys.stderr)
     return 1

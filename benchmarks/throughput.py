@@ -75,6 +75,8 @@ from tfvae import networks  # pylint: disable=wrong-import-position
 from tfvae.training import callbacks as cb  # pylint: disable=wrong-import-position
 from tfvae.training import trainer  # pylint: disable=wrong-import-position
 
+import keras_example  # pylint: disable=wrong-import-position
+
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Short run: fewer steps and repeats.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per variant (best counts; "
@@ -83,8 +85,6 @@ flags.DEFINE_bool("settings", True, "Also measure tfvae's speed switches.")
 flags.DEFINE_string("out", None, "Also write the Markdown tables here.")
 flags.DEFINE_integer("startup_repeats", 5, "Subprocess imports per variant.")
 
-MNIST_SIDE = 28
-KERAS_EXAMPLE_LATENT = 2
 DSPRITES_LATENT = 10
 DSPRITES_BATCH = 128
 REFERENCE_SETTING = "jit off, 1 step/call, log every step"
@@ -147,35 +147,6 @@ class KerasExampleVAE(keras.Model):
     self.reconstruction_loss_tracker.update_state(reconstruction_loss)
     self.kl_loss_tracker.update_state(kl_loss)
     return {m.name: m.result() for m in self.metrics}
-
-
-def keras_example_encoder(image_shape, latent_dim=KERAS_EXAMPLE_LATENT):
-  inputs = keras.Input(shape=image_shape)
-  x = keras.layers.Conv2D(32, 3, activation="relu", strides=2,
-                          padding="same")(inputs)
-  x = keras.layers.Conv2D(64, 3, activation="relu", strides=2,
-                          padding="same")(x)
-  x = keras.layers.Flatten()(x)
-  x = keras.layers.Dense(16, activation="relu")(x)
-  z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
-  z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
-  return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
-
-
-def keras_example_decoder(image_shape, latent_dim=KERAS_EXAMPLE_LATENT,
-                          activation="sigmoid"):
-  side = image_shape[0] // 4
-  inputs = keras.Input(shape=(latent_dim,))
-  x = keras.layers.Dense(side * side * 64, activation="relu")(inputs)
-  x = keras.layers.Reshape((side, side, 64))(x)
-  x = keras.layers.Conv2DTranspose(64, 3, activation="relu", strides=2,
-                                   padding="same")(x)
-  x = keras.layers.Conv2DTranspose(32, 3, activation="relu", strides=2,
-                                   padding="same")(x)
-  outputs = keras.layers.Conv2DTranspose(image_shape[-1], 3,
-                                         activation=activation,
-                                         padding="same")(x)
-  return keras.Model(inputs, outputs, name="decoder")
 
 
 def baseline_model(encoder, decoder):
@@ -320,13 +291,6 @@ def round_to(steps, multiple):
 # ---------------------------------------------------------------- workloads
 
 
-def digits_28x28():
-  """The 1797 digits, bilinearly upsampled to 28x28, as uint8 0..255."""
-  images = datasets.load_digits()[0].astype(np.float32) / 16.0
-  images = tf.image.resize(images, (MNIST_SIDE, MNIST_SIDE)).numpy()
-  return np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
-
-
 def in_memory_data(images, name):
   return datasets.ImageData(name=name, train=images, validation=images[:8],
                             scale=1.0 / 255.0, support="unit",
@@ -346,24 +310,21 @@ def precision_label(policy):
 
 
 def with_policy(policy, build):
-  """Calls build() with the global dtype policy set, then back to float32."""
-  precision.set_policy(policy)
-  try:
+  """Calls build() with the global dtype policy set (put back after)."""
+  with precision.global_policy(policy):
     return build()
-  finally:
-    precision.set_policy("none")
 
 
 def compare_28x28(steps, repeats):
   batch = 128
-  images = digits_28x28()
+  images = keras_example.digits_28x28()
   config = ExperimentConfig.from_flat(batch_size=batch, model="reference",
                   reference_rec="bce").validate()
   spe = trainer.requested_steps_per_execution(config)
   baseline, per_epoch = baseline_runner(
       "Keras example (fit, float32 arrays, no XLA)",
-      keras_example_encoder(images.shape[1:]),
-      keras_example_decoder(images.shape[1:]),
+      keras_example.encoder(images.shape[1:]),
+      keras_example.decoder(images.shape[1:]),
       images.astype(np.float32) / 255.0, batch)
   steps = round_to(steps, per_epoch * spe // np.gcd(per_epoch, spe))
   data = in_memory_data(images, "digits28")
@@ -372,8 +333,8 @@ def compare_28x28(steps, repeats):
     def build():
       keras.utils.set_random_seed(0)
       model = ReferenceVAE(
-          keras_example_encoder(images.shape[1:]),
-          keras_example_decoder(images.shape[1:], activation=None), rec="bce")
+          keras_example.encoder(images.shape[1:]),
+          keras_example.decoder(images.shape[1:], activation=None), rec="bce")
       model.build((None,) + images.shape[1:])
       model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
                     jit_compile=config.runtime.jit_compile, steps_per_execution=spe)
@@ -385,8 +346,8 @@ def compare_28x28(steps, repeats):
         model, data, config, spe))
 
   # Where a difference comes from: the example's model on tfvae's pipeline.
-  fed = baseline_model(keras_example_encoder(images.shape[1:]),
-                       keras_example_decoder(images.shape[1:]))
+  fed = baseline_model(keras_example.encoder(images.shape[1:]),
+                       keras_example.decoder(images.shape[1:]))
   fed_ds = pipeline.train_dataset(data, batch, config.training.seed)
   fed_runner = Runner(
       "Keras example model fed by tfvae's uint8 tf.data pipeline",

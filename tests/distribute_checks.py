@@ -33,9 +33,11 @@ MULTI_WORKER_STEPS = 3
 
 def small_config(**overrides):
   from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
-  # One step per call: the comparisons count steps exactly.
+  # One step per call: the comparisons count steps exactly. Float32: they
+  # compare float32 arithmetic at 1e-5 (bfloat16 has checks of its own).
   values = dict(hidden_units=32, latent_dim=4, batch_size=BATCH,
-                likelihood="gaussian", sigma="learned", steps_per_execution=1)
+                likelihood="gaussian", sigma="learned", steps_per_execution=1,
+                mixed_precision="none")
   values.update(overrides)
   return ExperimentConfig.from_flat(**values).validate()
 
@@ -143,6 +145,15 @@ def mirrored(logdir):
                            trainer.requested_steps_per_execution(
                                small_config(steps_per_execution=0),
                                strategy)}
+  # In bfloat16: the evaluation scores a float32 copy given the replicas'
+  # (mirrored) weights.
+  final = trainer.train(
+      small_config(strategy="mirrored", steps=20, eval_every=10,
+                   logdir=os.path.join(logdir, "mirrored_bf16"), verbose=0,
+                   mixed_precision="mixed_bfloat16"), print_fn=lambda *a: None)
+  result["trainer_bfloat16"] = {"step": final["step"],
+                                "neg_elbo": final["neg_elbo"],
+                                "precision": final["mixed_precision"]}
   # Negative control: the classic bug (a plain batch mean per replica) must
   # be caught by the same comparison.
   elbo.average_over_batch = tf.reduce_mean

@@ -103,6 +103,9 @@ def test_trainer_runs_on_two_replicas(mirrored):
   assert run["step"] == 20 and np.isfinite(run["neg_elbo"])
   # Keras' multi-step loop fails with several replicas: one step per call.
   assert run["steps_per_execution"] == 1
+  run = mirrored["trainer_bfloat16"]
+  assert run["step"] == 20 and np.isfinite(run["neg_elbo"])
+  assert run["precision"] == "mixed_bfloat16"
 
 
 def test_plain_batch_mean_is_caught(mirrored):

@@ -12,6 +12,9 @@
   mixed_bfloat16 is within 25% of float32's, most within 5% (without the
   float32 bias gradients, the decoder's bias gradients are 60-90% off).
 - A short digits run in mixed_bfloat16 ends at the float32 -ELBO.
+- A 16-bit run reports the float32 model's numbers: its checkpoint, restored
+  in float32 and evaluated with the run's seed, gives its final metrics to
+  the bit; `trainer.train` puts the caller's global policy back.
 """
 
 import keras
@@ -226,3 +229,35 @@ def test_bfloat16_training_reaches_the_float32_elbo(tmp_path):
     f32, bf16 = results["none", seed], results["mixed_bfloat16", seed]
     # Same seed: same initial weights, batches and noise: within 1%.
     assert abs(bf16 - f32) <= 0.01 * abs(f32), (seed, f32, bf16)
+
+
+def test_a_bfloat16_run_reports_the_float32_models_numbers(tmp_path):
+  """The evaluation scores a float32 copy given the trained weights."""
+  from tfvae import evaluation  # pylint: disable=import-outside-toplevel
+  from tfvae.data import datasets  # pylint: disable=import-outside-toplevel
+  from tfvae.data import pipeline  # pylint: disable=import-outside-toplevel
+  from tfvae.metrics import diagnostics  # pylint: disable=import-outside-toplevel
+  from tfvae.metrics import seeds  # pylint: disable=import-outside-toplevel
+  from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
+  steps, seed = 20, 5
+  config = ExperimentConfig.from_flat(
+      hidden_units=32, latent_dim=4, steps=steps, eval_every=steps,
+      checkpoint_every=steps, seed=seed, verbose=0,
+      mixed_precision="mixed_bfloat16", logdir=str(tmp_path / "run"))
+  keras.mixed_precision.set_global_policy("mixed_float16")  # the caller's
+  final = trainer.train(config, print_fn=lambda *a, **k: None)
+  assert keras.mixed_precision.global_policy().name == "mixed_float16"
+  keras.mixed_precision.set_global_policy("float32")
+  assert final["mixed_precision"] == "mixed_bfloat16"
+
+  data = datasets.load_data(config)
+  run = evaluation.load_run(config.run.logdir, data.image_shape)
+  assert run.step == steps
+  assert run.model.encoder.layers[1].compute_dtype == "float32"
+  validation = pipeline.eval_dataset(data.validation, data.scale,
+                                     trainer.EVAL_BATCH_SIZE,
+                                     seed=seed + 1)
+  result, _, _ = diagnostics.evaluate(run.model, validation,
+                                      seed=seeds.for_step(seed, steps))
+  for key in ("neg_elbo", "rate", "distortion", "loss"):
+    assert result[key] == final[key], key

@@ -83,6 +83,21 @@ def test_a_flat_config_of_an_older_run_resumes(tmp_path):
                                config) == []
 
 
+@pytest.mark.parametrize("saved,now,differs", [
+    ("none", "auto", False),
+    ("none", "mixed_bfloat16", False),  # same checkpoint: float32 variables
+    ("auto", "none", False),
+    ("none", "mixed_float16", True),    # float16 adds a loss scale
+    ("mixed_float16", "auto", True),
+])
+def test_a_run_resumes_in_a_precision_with_the_same_checkpoint(saved, now,
+                                                               differs):
+  config = ExperimentConfig.from_flat(mixed_precision=now)
+  old = ExperimentConfig.from_flat(mixed_precision=saved).to_flat()
+  expected = ["mixed_precision"] if differs else []
+  assert rundir.differing_keys(old, config) == expected
+
+
 def test_prepare_writes_the_nested_config(tmp_path):
   logdir = tmp_path / "r"
   config = ExperimentConfig.from_flat(logdir=str(logdir), latent_dim=3)

@@ -26,6 +26,7 @@ GPU).
 """
 
 import contextlib
+import functools
 import threading
 
 import keras
@@ -100,6 +101,38 @@ def set_policy(policy):
   keras.mixed_precision.set_global_policy(
       "float32" if resolved == "none" else resolved)
   return resolved
+
+
+@contextlib.contextmanager
+def _kept_global_policy():
+  before = keras.mixed_precision.global_policy()
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(before)
+
+
+@contextlib.contextmanager
+def global_policy(policy):
+  """Within: Keras' global dtype policy is `policy` (a `POLICIES` name).
+
+  Yields the resolved name; the policy before is put back afterwards.
+  """
+  with _kept_global_policy():
+    yield set_policy(policy)
+
+
+def restores_global_policy(fn):
+  """Decorator: Keras' global dtype policy is put back when `fn` ends.
+
+  The trainer sets the run's policy to build its model; a library caller's
+  own models built afterwards get the policy they had before.
+  """
+  @functools.wraps(fn)
+  def wrapper(*args, **kwargs):
+    with _kept_global_policy():
+      return fn(*args, **kwargs)
+  return wrapper
 
 
 def current_policy():

@@ -20,9 +20,11 @@ class RuntimeConfig(Section):
   tpu: Optional[str] = option(None, "TPU address for --strategy=tpu.")
   mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16",
                            "auto"] = option(
-      "none", "none | mixed_float16 | mixed_bfloat16 | auto (bfloat16 on a "
-      "CPU with AVX512-BF16/AMX or a GPU of compute capability >= 8.0, else "
-      "float32). Likelihood math stays float32.", MIXED_PRECISION)
+      "none", "none (float32) | auto (bfloat16 on a CPU with AVX512-BF16/AMX "
+      "or a GPU of compute capability >= 8.0, else float32) | "
+      "mixed_bfloat16 | mixed_float16. Likelihood, KL and reductions stay "
+      "float32; see docs/performance.md for when bfloat16 keeps the ELBO.",
+      MIXED_PRECISION)
   jit_compile: bool = option(
       False, "Compile the train step with XLA (off by default: slower on CPU, "
       "see docs/performance.md; try it on a GPU).")

@@ -301,6 +301,12 @@ class BaseVAE(keras.Model):
     if locked:
       self._tracker.lock()
 
+  def state_weights(self):
+    """The weights that define the model (networks, likelihood, balancer
+    state): all but the per-step log, bookkeeping sized by `compile`."""
+    log = {id(v) for v in (self.step_log or {}).values()}
+    return [w for w in self.weights if id(w) not in log]
+
   def read_step_log(self, after_step):
     """(steps, {name: values}) of the logged training steps > after_step.
 

@@ -44,11 +44,23 @@ def read_flat_config(logdir):
     return None
 
 
+# Precisions whose checkpoints hold the same variables (float32 weights and
+# optimizer state, no loss scale): a run may resume in another one of them,
+# as with another --jit_compile. mixed_float16 adds a loss scale.
+SAME_CHECKPOINT_PRECISIONS = ("none", "mixed_bfloat16", "auto")
+
+
+def _checkpoint_kind(policy):
+  return "float32" if policy in SAME_CHECKPOINT_PRECISIONS else policy
+
+
 def differing_keys(saved, config):
   """Training settings that differ between a saved config dict and `config`.
 
   `saved` may be nested or flat; settings it lacks (a run of an older tfvae)
-  count as their defaults.
+  count as their defaults. Precisions count as equal when their checkpoints
+  are interchangeable (`SAME_CHECKPOINT_PRECISIONS`): a float32 run may
+  continue in bfloat16 and back.
   """
   try:
     saved = ExperimentConfig.from_dict(saved).to_flat()
@@ -57,7 +69,13 @@ def differing_keys(saved, config):
   current = config.training_dict()
   ignore = set(config.to_flat()) - set(current)
   keys = (set(saved) | set(current)) - ignore
-  return sorted(k for k in keys if saved.get(k) != current.get(k))
+
+  def same(key):
+    if key == "mixed_precision":
+      return _checkpoint_kind(saved.get(key)) == _checkpoint_kind(
+          current.get(key))
+    return saved.get(key) == current.get(key)
+  return sorted(k for k in keys if not same(k))
 
 
 def check(config):

@@ -225,12 +225,16 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
 class PeriodicEvaluation(keras.callbacks.Callback):
   """Exact validation diagnostics, histograms and images at each epoch end.
 
-  An "epoch" of a tfvae run is `eval_every` steps (see `trainer`).
+  An "epoch" of a tfvae run is `eval_every` steps (see `trainer`). With
+  `float32_copy` (a float32 model of the same architecture, for a run in a
+  16-bit policy), the trained weights are copied into it and it is scored
+  instead: the numbers are the float32 model's.
   """
 
   def __init__(self, dataset, writer, images, image_every=0, print_fn=print,
-               seed=0):
+               seed=0, float32_copy=None):
     super().__init__()
+    self.float32_copy = float32_copy
     self.dataset = dataset
     self.writer = writer
     self.images = images
@@ -242,12 +246,25 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     self._last_image_step = -1
     self._start = time.time()
 
+  def scored_model(self):
+    """The model scored: the trained one, or its float32 copy, updated."""
+    if self.float32_copy is None:
+      return self.model
+    targets = self.float32_copy.state_weights()
+    sources = self.model.state_weights()
+    if [tuple(v.shape) for v in targets] != [tuple(v.shape) for v in sources]:
+      raise ValueError("float32_copy must have the trained model's weights")
+    for target, source in zip(targets, sources):
+      target.assign(source.value)
+    return self.float32_copy
+
   def evaluate(self):
     step = global_step(self.model)
+    scored = self.scored_model()
     # Its draws are seeded by (run seed, step): the same weights give the same
     # numbers in any process, after any resume.
     result, z_means, z_log_vars = diagnostics.evaluate(
-        self.model, self.dataset, seed=seeds.for_step(self.seed, step))
+        scored, self.dataset, seed=seeds.for_step(self.seed, step))
     self.last_result = result
     self.last_step = step
     with self.writer.as_default(step=step):
@@ -263,24 +280,24 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     images_due = (self.image_every == 0 or
                   step - self._last_image_step >= self.image_every)
     if self.images is not None and images_due:
-      self.write_images(step)
+      self.write_images(scored, step)
     self.writer.flush()
     return result
 
-  def write_images(self, step):
+  def write_images(self, model, step):
     x = tf.convert_to_tensor(self.images)
-    recon = self.model.reconstruct(x).numpy()
+    recon = model.reconstruct(x).numpy()
     n = x.shape[0]
     pairs = np.concatenate([self.images, recon], axis=0)
-    z = tf.random.stateless_normal((n, self.model.latent_dim),
+    z = tf.random.stateless_normal((n, model.latent_dim),
                                    seed=[self.seed, 1])
-    samples = self.model.decode_mean(z).numpy()
+    samples = model.decode_mean(z).numpy()
     with self.writer.as_default(step=step):
       tf.summary.image("inputs_top_reconstructions_bottom",
                        tb.image_grid(pairs, n), step=step)
       tf.summary.image("prior_samples", tb.image_grid(samples, n), step=step)
       kl = self.last_result["kl_per_dim"] if self.last_result else None
-      traversals.write_traversals(self.model, self.images, kl, step)
+      traversals.write_traversals(model, self.images, kl, step)
     self._last_image_step = step
 
   def on_epoch_end(self, epoch, logs=None):

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae import __version__
+from tfvae import precision
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.export import layout
@@ -97,6 +98,7 @@ def build_compiled_model(config, event_shape, strategy=None, total_steps=None,
 
 
 @lock.releases_locks
+@precision.restores_global_policy
 def train(config, print_fn=print, data=None):
   """Runs training as configured; returns the final metrics dict.
 
@@ -149,7 +151,8 @@ def train(config, print_fn=print, data=None):
   writers = tb.make_writers(logdir)
   if start_step == 0:
     tb.write_text(writers["train"], "config", config.to_json())
-  evaluation = _evaluation(config, data, writers, print_fn)
+  evaluation = _evaluation(config, data, writers, print_fn,
+                           _float32_copy(config, data, policy, steps))
   saver = cb.PeriodicCheckpoint(manager, config.run.checkpoint_every,
                                 writers=writers.values())
   if start_step < steps:
@@ -172,8 +175,8 @@ def train(config, print_fn=print, data=None):
   if config.run.export_dir:
     from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
     final["export_path"] = saved_model.export(
-        model, config, config.run.export_dir,
-        uint8_scale=spec["uint8_scale"])
+        evaluation.scored_model(), config, config.run.export_dir,
+        uint8_scale=spec["uint8_scale"], step=final["step"])
   return final
 
 
@@ -196,7 +199,22 @@ def _restore(model, config, strategy, resuming, print_fn):
   return manager, start_step
 
 
-def _evaluation(config, data, writers, print_fn):
+def _float32_copy(config, data, policy, steps):
+  """A float32 model of the run's config for a 16-bit run (None for float32).
+
+  The evaluation and the export score it with the trained weights (float32
+  in any policy), so a run's reported numbers and its exports are those of
+  the float32 model: the same, to the bit, as `scripts/evaluate.py` and
+  `scripts/export.py` give from its checkpoint.
+  """
+  if policy == "none":
+    return None
+  with precision.global_policy("none"):
+    return build_model(config, data.event_shape, steps,
+                       data.in_unit_interval, data.num_train)
+
+
+def _evaluation(config, data, writers, print_fn, float32_copy=None):
   """The periodic exact evaluation on the validation set."""
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
                                   config.data.binarization,
@@ -207,7 +225,8 @@ def _evaluation(config, data, writers, print_fn):
                data.scale)
   return cb.PeriodicEvaluation(val_ds, writers["validation"], preview,
                                image_every=config.run.image_every,
-                               print_fn=print_fn, seed=config.training.seed)
+                               print_fn=print_fn, seed=config.training.seed,
+                               float32_copy=float32_copy)
 
 
 def _fit(model, config, data, strategy, start_step, steps, callbacks):
