@@ -232,6 +232,9 @@ def main(argv):
   unknown = set(FLAGS.workloads) - set(WORKLOADS)
   if unknown:
     raise app.UsageError(f"unknown workloads: {', '.join(sorted(unknown))}")
+  if set(FLAGS.precisions) - {"none", "mixed_bfloat16", "mixed_float16"}:
+    raise app.UsageError("--precisions takes none, mixed_bfloat16, "
+                         "mixed_float16")
   if set(FLAGS.ablate) - set(ABLATIONS):
     raise app.UsageError(f"--ablate takes {', '.join(ABLATIONS)}")
   ablate(FLAGS.ablate)

@@ -33,6 +33,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS_DIR = os.path.join(ROOT, "scripts", "flags")
+sys.path.insert(0, ROOT)
+
+from tfvae.config.runtime import MIXED_PRECISION  # pylint: disable=wrong-import-position
 
 PRESETS = ["default", "question_l2_sum", "question_bce_sum",
            "question_mean_mean_0.1", "question_beta_norm_0.1", "bernoulli",
@@ -167,8 +170,9 @@ def main(argv=None):
   parser.add_argument("--rows", default="",
                       help="only these rows (comma-separated names)")
   parser.add_argument("--mixed_precision", default=None,
+                      choices=MIXED_PRECISION,
                       help="pass --mixed_precision=VALUE to every run "
-                           "(default: the runs' own default, auto)")
+                           "(default: the runs' own default, none)")
   args = parser.parse_args(argv)
   tables = [t for t in args.tables.split(",") if t]
   unknown = [t for t in tables if t not in TABLES]
