@@ -204,8 +204,8 @@ def _float32_copy(config, data, policy, steps):
 
   The evaluation and the export score it with the trained weights (float32
   in any policy), so a run's reported numbers and its exports are those of
-  the float32 model: the same, to the bit, as `scripts/evaluate.py` and
-  `scripts/export.py` give from its checkpoint.
+  the float32 model that `scripts/evaluate.py` and `scripts/export.py`
+  rebuild from its checkpoint (to the bit, with the same evaluation seed).
   """
   if policy == "none":
     return None
