@@ -31,6 +31,13 @@ Workloads:
   runs in bfloat16 (tfvae keeps only its own networks' latent and output
   layers in float32); tfvae's bias-gradient fix applies.
 
+`--control` adds a third run per seed: float32 with the learning rate
+multiplied by 1 + 1e-6. Training a VAE is chaotic: a perturbation that small
+moves the final -ELBO of the default run by about a nat, as much as bfloat16
+does. The control measures that floor, so a difference between the precisions
+can be read against it (bfloat16 against the perturbed float32 run as well as
+against the unperturbed one).
+
 With `--warm_start=W`, each seed first trains W steps in float32, and both
 precisions continue from that checkpoint for the workload's steps: past the
 early plateau, whose random length (when the latents switch on) otherwise
@@ -70,8 +77,14 @@ flags.DEFINE_integer("warm_start", 0,
                      "the same checkpoint (0: train from scratch).")
 flags.DEFINE_list("precisions", ["none", "mixed_bfloat16"],
                   "Precisions to run (none = float32).")
+flags.DEFINE_bool("control", False,
+                  "Also run float32 with the learning rate x (1 + 1e-6): the "
+                  "-ELBO's sensitivity to any tiny perturbation.")
 
 PARITY = 0.01
+# The control run: float32, learning rate x (1 + CONTROL_PERTURBATION).
+CONTROL = "control"
+CONTROL_PERTURBATION = 1e-6
 ABLATIONS = ("bias_gradients", "float32_layers")
 
 WORKLOADS = {
@@ -97,7 +110,16 @@ WORKLOADS = {
 KERAS28_TRAIN = 1500
 
 
-def train_keras28(precision, seed, steps):
+def run_precision(variant):
+  """The --mixed_precision a variant (a precision or CONTROL) trains in."""
+  return "none" if variant == CONTROL else variant
+
+
+def learning_rate_factor(variant):
+  return 1.0 + CONTROL_PERTURBATION if variant == CONTROL else 1.0
+
+
+def train_keras28(variant, seed, steps):
   """The keras28 workload: final validation -ELBO, seconds, summary."""
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -106,13 +128,14 @@ def train_keras28(precision, seed, steps):
   import keras_example  # pylint: disable=import-outside-toplevel
   images = keras_example.digits_28x28().astype("float32") / 255.0
   train, validation = images[:KERAS28_TRAIN], images[KERAS28_TRAIN:]
-  with tfvae_precision.global_policy(precision) as used:
+  with tfvae_precision.global_policy(run_precision(variant)) as used:
     keras.utils.set_random_seed(seed)
     shape = images.shape[1:]
     model = tfvae.VAE(keras_example.encoder(shape),
                       keras_example.decoder(shape, activation=None),
                       likelihood=tfvae.likelihoods.Bernoulli())
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.Adam(
+        1e-3 * learning_rate_factor(variant)))
     batches = (tf.data.Dataset.from_tensor_slices(train)
                .shuffle(len(train), seed=seed).repeat().batch(128))
     started = time.time()
@@ -122,8 +145,10 @@ def train_keras28(precision, seed, steps):
   return float(result["neg_elbo"]), wall, {"mixed_precision": used}
 
 
-def train_once(workload, precision, seed, steps, workdir, warm_start=0):
+def train_once(workload, variant, seed, steps, workdir, warm_start=0):
   """Final validation -ELBO and wall seconds of one run.
+
+  `variant` is a precision or CONTROL.
 
   With warm_start, continues a copy of the float32 run of `warm_start`
   steps (made once per workload and seed) to warm_start + steps.
@@ -136,8 +161,9 @@ def train_once(workload, precision, seed, steps, workdir, warm_start=0):
     if warm_start:
       raise app.UsageError("--warm_start applies to the config workloads, "
                            "not keras28")
-    return train_keras28(precision, seed, steps)
-  logdir = os.path.join(workdir, f"{workload}-{precision}-{seed}")
+    return train_keras28(variant, seed, steps)
+  precision = run_precision(variant)
+  logdir = os.path.join(workdir, f"{workload}-{variant}-{seed}")
   common = dict(seed=seed, eval_every=steps, verbose=0)
   if warm_start:
     base = os.path.join(workdir, f"{workload}-warm-{seed}")
@@ -154,6 +180,9 @@ def train_once(workload, precision, seed, steps, workdir, warm_start=0):
   config = ExperimentConfig.from_flat(**WORKLOADS[workload]["config"], steps=steps,
                   mixed_precision=precision, logdir=logdir,
                   checkpoint_every=steps, **common)
+  if variant == CONTROL:
+    config = config.replace_flat(learning_rate=config.training.learning_rate
+                                 * learning_rate_factor(variant))
   started = time.time()
   final = trainer.train(config, print_fn=lambda *a, **k: None)
   return float(final["neg_elbo"]), time.time() - started, final
@@ -183,7 +212,8 @@ def compare(workload, seeds, steps, workdir, precisions, warm_start=0,
     for precision in precisions:
       neg_elbo, wall, final = train_once(workload, precision, seed, steps,
                                          workdir, warm_start)
-      assert final["mixed_precision"] == precision, final["mixed_precision"]
+      assert final["mixed_precision"] == run_precision(precision), final[
+          "mixed_precision"]
       values[precision].append(neg_elbo)
       seconds[precision] += wall
       log(f"  {workload} seed {seed} {precision:>14}: -ELBO {neg_elbo:.3f} "
@@ -201,29 +231,58 @@ def _stat(values):
   return f"{statistics.mean(values):.2f} ± {spread(values):.2f}"
 
 
+def relative(values, reference):
+  """The relative difference of the means, as a signed percentage."""
+  mean = statistics.mean(reference)
+  return (statistics.mean(values) - mean) / abs(mean)
+
+
+def paired(values, reference):
+  """Per-seed differences (a few seeds), or their mean ± sd (many)."""
+  differences = [b - a for a, b in zip(reference, values)]
+  if len(differences) <= 5:
+    return ", ".join(f"{d:+.2f}" for d in differences)
+  return f"{statistics.mean(differences):+.2f} ± {spread(differences):.2f}"
+
+
 def table(rows, ablated=()):
-  """One row per workload: both precisions, their difference, parity."""
+  """One row per workload: both precisions, their difference, parity.
+
+  With the control run: its -ELBO, its difference from float32 (the
+  chaos floor) and bfloat16's difference from it.
+  """
+  control = any(r["values"].get(CONTROL) for r in rows)
   bf16_name = "bfloat16 -ELBO" + (
       f" (ablated: {', '.join(ablated)})" if ablated else "")
-  lines = [
-      f"| workload | steps | seeds | float32 -ELBO | {bf16_name} | "
-      "bf16 vs f32 | per-seed bf16 - f32 | parity (1%) |",
-      "|---|---:|---:|---:|---:|---:|---|---|",
-  ]
+  header = (f"| workload | steps | seeds | float32 -ELBO | {bf16_name} | "
+            "bf16 vs f32 | per-seed bf16 - f32 | parity (1%) |")
+  rule = "|---|---:|---:|---:|---:|---:|---|---|"
+  if control:
+    header += (" float32, lr x (1 + 1e-6) | control vs f32 | "
+               "per-seed control - f32 | bf16 vs control |")
+    rule += "---:|---:|---|---:|"
+  lines = [header, rule]
   for r in rows:
     f32 = r["values"].get("none", [])
     bf16 = r["values"].get("mixed_bfloat16", [])
-    relative = paired = ok = ""
+    cells = ["", "", ""]
     if f32 and bf16:
-      mean32 = statistics.mean(f32)
-      rel = (statistics.mean(bf16) - mean32) / abs(mean32)
-      relative = f"{100 * rel:+.2f}%"
-      paired = ", ".join(f"{b - a:+.2f}" for a, b in zip(f32, bf16))
-      ok = "yes" if abs(rel) <= PARITY else "no"
-    lines.append(
-        f"| {WORKLOADS[r['workload']]['description']} | {r['steps']} | "
-        f"{r['seeds']} | {_stat(f32)} | {_stat(bf16)} | {relative} | "
-        f"{paired} | {ok} |")
+      rel = relative(bf16, f32)
+      cells = [f"{100 * rel:+.2f}%", paired(bf16, f32),
+               "yes" if abs(rel) <= PARITY else "no"]
+    line = (f"| {WORKLOADS[r['workload']]['description']} | {r['steps']} | "
+            f"{r['seeds']} | {_stat(f32)} | {_stat(bf16)} | "
+            + " | ".join(cells) + " |")
+    if control:
+      perturbed = r["values"].get(CONTROL, [])
+      extra = ["", "", ""]
+      if perturbed and f32:
+        extra[:2] = [f"{100 * relative(perturbed, f32):+.2f}%",
+                     paired(perturbed, f32)]
+      if perturbed and bf16:
+        extra[2] = f"{100 * relative(bf16, perturbed):+.2f}%"
+      line += f" {_stat(perturbed)} | " + " | ".join(extra) + " |"
+    lines.append(line)
   return "\n".join(lines)
 
 
@@ -238,6 +297,7 @@ def main(argv):
   if set(FLAGS.ablate) - set(ABLATIONS):
     raise app.UsageError(f"--ablate takes {', '.join(ABLATIONS)}")
   ablate(FLAGS.ablate)
+  variants = FLAGS.precisions + ([CONTROL] if FLAGS.control else [])
   rows = []
   started = time.time()
   with tempfile.TemporaryDirectory() as workdir:
@@ -245,7 +305,7 @@ def main(argv):
       steps = FLAGS.steps or (100 if FLAGS.quick else
                               WORKLOADS[workload]["steps"])
       seeds = 1 if FLAGS.quick else FLAGS.seeds
-      rows.append(compare(workload, seeds, steps, workdir, FLAGS.precisions,
+      rows.append(compare(workload, seeds, steps, workdir, variants,
                           FLAGS.warm_start))
       print(table(rows[-1:], FLAGS.ablate), flush=True)
   text = (table(rows, FLAGS.ablate) + f"\n\n(mean ± standard deviation over seeds; "

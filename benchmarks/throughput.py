@@ -33,6 +33,15 @@ forward pass plus the two backward products, times the batch; elementwise
 ops are ignored. The achieved FLOP/s is compared with this machine's dense
 matmul peaks, measured here with large `tf.matmul`s in float32 and bfloat16.
 
+The ceiling: for each precision, a row times the networks' layers alone:
+every Dense / Conv2D / Conv2DTranspose layer's forward pass and the
+gradients a training step takes (weights, bias, and the input's except for
+the encoder's first layer), one layer after another on random inputs of its
+shape, and nothing else: no loss, optimizer, input pipeline or callbacks. No
+implementation with these kernels trains faster. For the 64x64 networks each
+layer is also timed alone (its share of the step, its FLOP/s and the
+percentage of its precision's peak): where the distance to the peak is.
+
 Start-up: the seconds and resident memory of a bare
 `import tensorflow, keras, tensorflow_probability` against the same plus
 what `scripts/train.py` imports before training, each in a fresh
@@ -158,22 +167,28 @@ def baseline_model(encoder, decoder):
 # -------------------------------------------------------------- FLOP counting
 
 
+MATH_LAYERS = (keras.layers.Dense, keras.layers.Conv2D,
+               keras.layers.Conv2DTranspose)
+
+
+def layer_multiply_adds(layer):
+  """Multiply-adds of one example through a Dense/Conv layer."""
+  if isinstance(layer, keras.layers.Dense):
+    return int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+  if isinstance(layer, keras.layers.Conv2DTranspose):
+    # Every input pixel scatters a k x k x c_out patch per input channel.
+    h, w, c_in = (int(d) for d in layer.input.shape[1:])
+    kh, kw, c_out, _ = (int(d) for d in layer.kernel.shape)
+    return h * w * c_in * kh * kw * c_out
+  h, w, c_out = (int(d) for d in layer.output.shape[1:])
+  kh, kw, c_in, _ = (int(d) for d in layer.kernel.shape)
+  return h * w * c_out * kh * kw * c_in
+
+
 def forward_multiply_adds(model):
   """Multiply-adds of one example through the Dense/Conv layers of `model`."""
-  total = 0
-  for layer in model.layers:
-    if isinstance(layer, keras.layers.Dense):
-      total += int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
-    elif isinstance(layer, keras.layers.Conv2DTranspose):
-      # Every input pixel scatters a k x k x c_out patch per input channel.
-      h, w, c_in = (int(d) for d in layer.input.shape[1:])
-      kh, kw, c_out, _ = (int(d) for d in layer.kernel.shape)
-      total += h * w * c_in * kh * kw * c_out
-    elif isinstance(layer, keras.layers.Conv2D):
-      h, w, c_out = (int(d) for d in layer.output.shape[1:])
-      kh, kw, c_in, _ = (int(d) for d in layer.kernel.shape)
-      total += h * w * c_out * kh * kw * c_in
-  return total
+  return sum(layer_multiply_adds(layer) for layer in model.layers
+             if isinstance(layer, MATH_LAYERS))
 
 
 def train_flops_per_step(encoder, decoder, batch_size):
@@ -276,6 +291,111 @@ def pipeline_runner(data, config):
                 config.training.batch_size)
 
 
+# --------------------------------------------------------- the layers alone
+
+
+def math_layer_work(encoder, decoder):
+  """(layer, input shape, needs the input's gradient) of every math layer.
+
+  The encoder's first layer reads the data, whose gradient no step needs;
+  every other layer passes a gradient back.
+  """
+  work = []
+  for network in (encoder, decoder):
+    for layer in network.layers:
+      if isinstance(layer, MATH_LAYERS):
+        shape = tuple(int(d) for d in layer.input.shape[1:])
+        work.append((layer, shape, bool(work)))
+  return work
+
+
+def layer_gradients(layer, x, needs_input_gradient):
+  """The layer's output and the gradients a training step takes.
+
+  All are returned: a compiled function prunes what it does not return (a
+  linear layer's output is not needed for its gradients).
+  """
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = layer(x)
+    total = tf.reduce_sum(tf.cast(y, tf.float32))
+  sources = layer.trainable_variables + ([x] if needs_input_gradient else [])
+  with precision.accurate_bias_gradients():  # as BaseVAE.train_step does
+    return [y] + tape.gradient(total, sources)
+
+
+def random_input(layer, shape, batch_size):
+  values = np.random.default_rng(0).standard_normal((batch_size,) + shape)
+  return tf.constant(values, dtype=layer.compute_dtype)
+
+
+def layers_alone_runner(name, encoder, decoder, batch_size):
+  """Every math layer's forward pass and gradients, one after another.
+
+  On random inputs of each layer's shape and dtype: the convolutions and
+  matmuls any training step of these networks must run, and nothing else
+  (no loss, optimizer, input or callbacks). Its speed is the ceiling of an
+  implementation with these kernels.
+  """
+  work = [(layer, random_input(layer, shape, batch_size), needs)
+          for layer, shape, needs in math_layer_work(encoder, decoder)]
+
+  @tf.function
+  def step():
+    results = []
+    for layer, x, needs in work:
+      # In sequence, as in a step: after the previous layer's results.
+      with tf.control_dependencies(results[-1] if results else []):
+        results.append(layer_gradients(layer, x, needs))
+    return results
+
+  def fit_steps(steps):
+    for _ in range(steps):
+      results = step()
+    results[-1][-1].numpy()
+
+  return Runner(name, fit_steps, batch_size)
+
+
+def layer_breakdown(encoder, decoder, batch_size, repeats, peak):
+  """Markdown rows: each math layer's time, share and FLOP/s, alone."""
+  timings = []
+  for layer, shape, needs in math_layer_work(encoder, decoder):
+    x = random_input(layer, shape, batch_size)
+    step = tf.function(lambda layer=layer, x=x, needs=needs:
+                       layer_gradients(layer, x, needs))
+    step()[-1].numpy()
+    products = 3 if needs else 2  # forward, input and weight gradients
+    flops = products * 2 * layer_multiply_adds(layer) * batch_size
+    calls = max(5, int(2e10 / max(flops, 1) / (10 if repeats < 3 else 1)))
+    best = float("inf")
+    for _ in range(repeats):
+      start = time.perf_counter()
+      for _ in range(calls):
+        results = step()
+      results[-1].numpy()
+      best = min(best, (time.perf_counter() - start) / calls)
+    description = layer.__class__.__name__
+    if isinstance(layer, keras.layers.Dense):
+      description += f" {shape[-1]}->{layer.units}"
+    else:
+      description += (f" {shape[-1]}->{layer.filters}, "
+                      f"{shape[0]}x{shape[1]} in")
+    timings.append((f"{layer.path} ({description})", best, flops))
+  total = sum(t for _, t, _ in timings)
+  lines = []
+  for name, seconds, flops in timings:
+    lines.append(f"| {name} | {1e3 * seconds:.2f} | "
+                 f"{100 * seconds / total:.1f}% | {flops / 1e9:.3f} | "
+                 f"{flops / seconds / 1e9:.1f} | "
+                 f"{100 * flops / seconds / peak:.1f}% |")
+  flops = sum(f for _, _, f in timings)
+  lines.append(f"| all layers | {1e3 * total:.2f} | 100% | "
+               f"{flops / 1e9:.3f} | {flops / total / 1e9:.1f} | "
+               f"{100 * flops / total / peak:.1f}% |")
+  return lines
+
+
 def run_interleaved(runners, steps, repeats):
   for runner in runners:
     runner.warm_up(steps)
@@ -309,6 +429,12 @@ def precision_label(policy):
   return name + (" (default)" if policy == default else "")
 
 
+def layers_alone_label(policy):
+  name = "float32" if policy == "none" else policy
+  return (f"the networks' layers alone, {name}: forward + gradients, "
+          "nothing else (the ceiling)")
+
+
 def with_policy(policy, build):
   """Calls build() with the global dtype policy set (put back after)."""
   with precision.global_policy(policy):
@@ -328,7 +454,7 @@ def compare_28x28(steps, repeats):
       images.astype(np.float32) / 255.0, batch)
   steps = round_to(steps, per_epoch * spe // np.gcd(per_epoch, spe))
   data = in_memory_data(images, "digits28")
-  ours = []
+  ours, ceilings = [], []
   for policy in tfvae_precisions():
     def build():
       keras.utils.set_random_seed(0)
@@ -344,6 +470,8 @@ def compare_28x28(steps, repeats):
         f"tfvae ReferenceVAE(bce), {precision_label(policy)}, "
         f"jit_compile={config.runtime.jit_compile}, steps_per_execution={spe}",
         model, data, config, spe))
+    ceilings.append(layers_alone_runner(
+        layers_alone_label(policy), model.encoder, model.decoder, batch))
 
   # Where a difference comes from: the example's model on tfvae's pipeline.
   fed = baseline_model(keras_example.encoder(images.shape[1:]),
@@ -352,10 +480,10 @@ def compare_28x28(steps, repeats):
   fed_runner = Runner(
       "Keras example model fed by tfvae's uint8 tf.data pipeline",
       lambda n: fed.fit(fed_ds, epochs=1, steps_per_epoch=n, verbose=0), batch)
-  run_interleaved([baseline] + ours + [fed_runner], steps, repeats)
+  run_interleaved([baseline] + ours + [fed_runner] + ceilings, steps, repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
   return "28x28 upsampled digits, Keras-example networks, batch 128", \
-      baseline, ours + [fed_runner], flops
+      baseline, ours + [fed_runner] + ceilings, flops, []
 
 
 def dsprites_config(**overrides):
@@ -364,7 +492,7 @@ def dsprites_config(**overrides):
                           batch_size=DSPRITES_BATCH), **overrides}).validate()
 
 
-def compare_dsprites(steps, repeats, num_images):
+def compare_dsprites(steps, repeats, num_images, peaks):
   batch = DSPRITES_BATCH
   config = dsprites_config()
   data = datasets.load_data(config)
@@ -382,7 +510,7 @@ def compare_dsprites(steps, repeats, num_images):
       networks.build_encoder(shape, DSPRITES_LATENT, "conv"),
       baseline_decoder, images, batch)
   steps = round_to(steps, per_epoch * spe // np.gcd(per_epoch, spe))
-  ours = []
+  ours, ceilings, breakdowns = [], [], []
   for policy in tfvae_precisions():
     def build():
       keras.utils.set_random_seed(0)
@@ -392,10 +520,15 @@ def compare_dsprites(steps, repeats, num_images):
         f"tfvae VAE(bernoulli, conv), streamed dSprites-like, "
         f"{precision_label(policy)}, jit_compile={config.runtime.jit_compile}, "
         f"steps_per_execution={spe}", model, data, config, spe))
-  run_interleaved([baseline] + ours, steps, repeats)
+    ceilings.append(layers_alone_runner(
+        layers_alone_label(policy), model.encoder, model.decoder, batch))
+    peak = peaks["float32" if policy == "none" else "bfloat16"]
+    breakdowns.append((precision_label(policy), layer_breakdown(
+        model.encoder, model.decoder, batch, repeats, peak)))
+  run_interleaved([baseline] + ours + ceilings, steps, repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
   return f"64x64 dSprites-like, beta-VAE conv networks, batch {batch}", \
-      baseline, ours, flops
+      baseline, ours + ceilings, flops, breakdowns
 
 
 def settings(steps_digits, steps_conv, repeats, quick=False):
@@ -528,7 +661,7 @@ def comparison_table(results, peaks):
            "ratio | FLOPs/step | GFLOP/s | % of float32 peak | "
            "% of bfloat16 peak |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-  for title, baseline, others, flops in results:
+  for title, baseline, others, flops, _ in results:
     for runner in [baseline] + others:
       achieved = runner.best / runner.batch_size * flops
       ratio = runner.best / baseline.best
@@ -569,7 +702,8 @@ def main(argv):
   peaks = measure_peaks(quick)
   results = [compare_28x28(56 if quick else 280, repeats),
              compare_dsprites(10 if quick else 60, repeats,
-                              num_images=640 if quick else 3840)]
+                              num_images=640 if quick else 3840,
+                              peaks=peaks)]
   rows = []
   if FLAGS.settings:
     rows = settings(200 if quick else 2000, 10 if quick else 100, repeats,
@@ -583,6 +717,12 @@ def main(argv):
                f"- `--mixed_precision=auto` here: {precision.auto_policy()}",
                ""]
   lines += comparison_table(results, peaks)
+  for title, _, _, _, breakdowns in results:
+    for label, layer_rows in breakdowns:
+      lines += ["", f"### {title}: each layer alone, {label}", "",
+                "| layer | ms per step | share | GFLOP per step | GFLOP/s | "
+                "% of its precision's peak |", "|---|---:|---:|---:|---:|---:|"]
+      lines += layer_rows
   if rows:
     lines += ["", "### tfvae speed switches", ""] + settings_table(rows)
   lines += ["", "### Start-up", ""] + startup_lines(startup_runs)
