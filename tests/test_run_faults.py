@@ -4,6 +4,10 @@ Injected faults and what must happen:
 - the latest checkpoint's data file truncated, or overwritten with garbage:
   one warning line, resume from the newest readable checkpoint, finish with
   the uninterrupted run's weights;
+- the `checkpoint` index emptied or overwritten with garbage: one warning
+  line, the index rebuilt from the checkpoint files, resume from the
+  newest, finish with the uninterrupted run's weights (TensorFlow alone
+  would start again at step 0 and overwrite the first checkpoints);
 - OSError (ENOSPC) while a checkpoint is written: one-line StorageError, the
   previous checkpoint still the latest and readable; OSError (EROFS) while
   exporting: one-line ExportError, existing versions unchanged, no temporary
@@ -90,6 +94,28 @@ def test_unreadable_latest_checkpoint_resumes_from_the_newest_readable(
   assert glob.glob(str(logdir / "checkpoints" / "ckpt-30.*.unreadable"))
   _assert_same_weights(_weights(str(logdir / "checkpoints" / "ckpt-40")),
                        reference)
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x00garbage{{"])
+def test_unreadable_checkpoint_index_is_rebuilt_from_the_files(
+    tmp_path, reference, damage):
+  logdir = tmp_path / "run"
+  trainer.train(_config(logdir, 30), print_fn=lambda *_: None)
+  index = logdir / "checkpoints" / "checkpoint"
+  index.write_bytes(damage)
+  printed = []
+  final = trainer.train(_config(logdir, 40), print_fn=printed.append)
+  warnings = [line for line in printed if line.startswith("warning:")]
+  assert len(warnings) == 1 and "\n" not in warnings[0], printed
+  assert re.search(r"checkpoint index .*checkpoint is unreadable; rebuilt "
+                   r"from the checkpoints on disk \(.*ckpt-30\)$",
+                   warnings[0]), warnings[0]
+  assert any("(step 30)" in line for line in printed), printed
+  assert final["step"] == 40
+  _assert_same_weights(_weights(str(logdir / "checkpoints" / "ckpt-40")),
+                       reference)
+  assert tf.train.latest_checkpoint(str(logdir / "checkpoints")).endswith(
+      "ckpt-40")
 
 
 def _raise_enospc(*args, **kwargs):

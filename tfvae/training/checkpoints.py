@@ -142,16 +142,12 @@ def set_aside_unreadable(directory, warn):
   Walks the CheckpointManager index of `directory` from the newest
   checkpoint down; each that does not read back (truncated, corrupt, files
   missing) has its files renamed to `<file>.unreadable` and leaves the index,
-  until a readable one is found, which then is the latest. Prints one warning
-  line per checkpoint set aside; returns their paths.
+  until a readable one is found, which then is the latest. An index that
+  does not parse is rebuilt from the checkpoint files first. Prints one
+  warning line per checkpoint set aside (and for a rebuilt index); returns
+  the paths set aside.
   """
-  state = tf.train.get_checkpoint_state(directory)
-  if state is None:
-    return []
-  paths = list(state.all_model_checkpoint_paths) or [
-      state.model_checkpoint_path]
-  paths = [p if os.path.isabs(p) else os.path.join(directory, p)
-           for p in paths]
+  paths, rebuilt = _indexed_paths(directory, warn)
   set_aside = []
   while paths:
     reason = unreadable_reason(paths[-1])
@@ -166,7 +162,7 @@ def set_aside_unreadable(directory, warn):
     warn(f"warning: checkpoint {path} is unreadable ({reason}); set aside as "
          f"{os.path.basename(path)}.*.unreadable, resuming from "
          f"{older or 'step 0 (no readable checkpoint)'}")
-  if set_aside:
+  if set_aside or rebuilt:
     # The manager's own (non-deprecated) writer of the index, atomic.
     from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=import-outside-toplevel
     checkpoint_management.update_checkpoint_state_internal(
@@ -175,6 +171,36 @@ def set_aside_unreadable(directory, warn):
     if not paths:
       os.remove(os.path.join(directory, "checkpoint"))
   return set_aside
+
+
+def _indexed_paths(directory, warn):
+  """(checkpoint paths the index of `directory` lists, oldest first, rebuilt).
+
+  An index that exists but does not parse (garbage, or empty: written by
+  hand, or cut short by something other than TensorFlow's atomic writer) is
+  rebuilt from the `ckpt-<step>.index` files on disk, with one warning line.
+  TensorFlow would read it as "no checkpoint", and the resumed run would
+  start again at step 0 and overwrite the checkpoints of its first steps.
+  """
+  index = os.path.join(directory, "checkpoint")
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except ValueError:  # TF's answer to an index without a latest path
+    state = None
+  if state is not None:
+    paths = list(state.all_model_checkpoint_paths) or [
+        state.model_checkpoint_path]
+    return [p if os.path.isabs(p) else os.path.join(directory, p)
+            for p in paths], False
+  if not os.path.exists(index):
+    return [], False
+  paths = sorted((name[:-len(".index")] for name in glob.glob(
+      os.path.join(glob.escape(directory), "ckpt-*.index"))),
+                 key=run_checkpoints.step_of)
+  found = ", ".join(os.path.basename(p) for p in paths) or "none"
+  warn(f"warning: checkpoint index {index} is unreadable; rebuilt from the "
+       f"checkpoints on disk ({found})")
+  return paths, True
 
 
 def _has_last_batch(checkpoint, path):
