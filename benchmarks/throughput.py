@@ -33,14 +33,16 @@ forward pass plus the two backward products, times the batch; elementwise
 ops are ignored. The achieved FLOP/s is compared with this machine's dense
 matmul peaks, measured here with large `tf.matmul`s in float32 and bfloat16.
 
-The ceiling: for each precision, a row times the networks' layers alone:
-every Dense / Conv2D / Conv2DTranspose layer's forward pass and the
-gradients a training step takes (weights, bias, and the input's except for
-the encoder's first layer), one layer after another on random inputs of its
-shape, and nothing else: no loss, optimizer, input pipeline or callbacks. No
-implementation with these kernels trains faster. For the 64x64 networks each
-layer is also timed alone (its share of the step, its FLOP/s and the
-percentage of its precision's peak): where the distance to the peak is.
+The layers alone: for each precision, a row times the networks' math
+kernels and nothing else: every Dense / Conv2D / Conv2DTranspose layer's
+forward pass and the gradients a training step takes (weights, bias, and the
+input's except for the encoder's first layer), one layer after another on
+random inputs of its shape; no loss, optimizer, input pipeline or callbacks.
+A training step that runs near this speed spends its time in the kernels.
+(It is not a strict ceiling: a real step may overlap independent gradient
+ops, which the sequence here does not.) For the 64x64 networks each layer is
+also timed alone (its share, its FLOP/s and the percentage of its
+precision's peak): where the distance to the peak is.
 
 Start-up: the seconds and resident memory of a bare
 `import tensorflow, keras, tensorflow_probability` against the same plus
@@ -334,8 +336,7 @@ def layers_alone_runner(name, encoder, decoder, batch_size):
 
   On random inputs of each layer's shape and dtype: the convolutions and
   matmuls any training step of these networks must run, and nothing else
-  (no loss, optimizer, input or callbacks). Its speed is the ceiling of an
-  implementation with these kernels.
+  (no loss, optimizer, input or callbacks).
   """
   work = [(layer, random_input(layer, shape, batch_size), needs)
           for layer, shape, needs in math_layer_work(encoder, decoder)]
@@ -431,8 +432,8 @@ def precision_label(policy):
 
 def layers_alone_label(policy):
   name = "float32" if policy == "none" else policy
-  return (f"the networks' layers alone, {name}: forward + gradients, "
-          "nothing else (the ceiling)")
+  return (f"the networks' layers alone, {name}: forward + gradients in "
+          "sequence, nothing else")
 
 
 def with_policy(policy, build):
@@ -454,7 +455,7 @@ def compare_28x28(steps, repeats):
       images.astype(np.float32) / 255.0, batch)
   steps = round_to(steps, per_epoch * spe // np.gcd(per_epoch, spe))
   data = in_memory_data(images, "digits28")
-  ours, ceilings = [], []
+  ours, layers_alone = [], []
   for policy in tfvae_precisions():
     def build():
       keras.utils.set_random_seed(0)
@@ -470,7 +471,7 @@ def compare_28x28(steps, repeats):
         f"tfvae ReferenceVAE(bce), {precision_label(policy)}, "
         f"jit_compile={config.runtime.jit_compile}, steps_per_execution={spe}",
         model, data, config, spe))
-    ceilings.append(layers_alone_runner(
+    layers_alone.append(layers_alone_runner(
         layers_alone_label(policy), model.encoder, model.decoder, batch))
 
   # Where a difference comes from: the example's model on tfvae's pipeline.
@@ -480,10 +481,11 @@ def compare_28x28(steps, repeats):
   fed_runner = Runner(
       "Keras example model fed by tfvae's uint8 tf.data pipeline",
       lambda n: fed.fit(fed_ds, epochs=1, steps_per_epoch=n, verbose=0), batch)
-  run_interleaved([baseline] + ours + [fed_runner] + ceilings, steps, repeats)
+  run_interleaved([baseline] + ours + [fed_runner] + layers_alone, steps,
+                  repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
   return "28x28 upsampled digits, Keras-example networks, batch 128", \
-      baseline, ours + [fed_runner] + ceilings, flops, []
+      baseline, ours + [fed_runner] + layers_alone, flops, []
 
 
 def dsprites_config(**overrides):
@@ -510,7 +512,7 @@ def compare_dsprites(steps, repeats, num_images, peaks):
       networks.build_encoder(shape, DSPRITES_LATENT, "conv"),
       baseline_decoder, images, batch)
   steps = round_to(steps, per_epoch * spe // np.gcd(per_epoch, spe))
-  ours, ceilings, breakdowns = [], [], []
+  ours, layers_alone, breakdowns = [], [], []
   for policy in tfvae_precisions():
     def build():
       keras.utils.set_random_seed(0)
@@ -520,15 +522,15 @@ def compare_dsprites(steps, repeats, num_images, peaks):
         f"tfvae VAE(bernoulli, conv), streamed dSprites-like, "
         f"{precision_label(policy)}, jit_compile={config.runtime.jit_compile}, "
         f"steps_per_execution={spe}", model, data, config, spe))
-    ceilings.append(layers_alone_runner(
+    layers_alone.append(layers_alone_runner(
         layers_alone_label(policy), model.encoder, model.decoder, batch))
     peak = peaks["float32" if policy == "none" else "bfloat16"]
     breakdowns.append((precision_label(policy), layer_breakdown(
         model.encoder, model.decoder, batch, repeats, peak)))
-  run_interleaved([baseline] + ours + ceilings, steps, repeats)
+  run_interleaved([baseline] + ours + layers_alone, steps, repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
   return f"64x64 dSprites-like, beta-VAE conv networks, batch {batch}", \
-      baseline, ours + ceilings, flops, breakdowns
+      baseline, ours + layers_alone, flops, breakdowns
 
 
 def settings(steps_digits, steps_conv, repeats, quick=False):

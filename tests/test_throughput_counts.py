@@ -1,9 +1,9 @@
-"""The throughput benchmark's FLOP count and its layers-alone ceiling.
+"""The throughput benchmark's FLOP count and its layers-alone timing.
 
 The percentages of peak in docs/performance.md divide by these counts, so
 they are checked against the multiply-adds of the beta-VAE conv networks
-worked out by hand from their shapes; the ceiling must run every layer's
-forward pass and every gradient a training step takes.
+worked out by hand from their shapes; the layers-alone step must run every
+layer's forward pass and every gradient a training step takes.
 """
 
 import importlib.util
@@ -69,6 +69,6 @@ def test_layers_alone_take_every_gradient_of_a_step():
   *_, input_gradient = throughput.layer_gradients(
       second, tf.zeros((2,) + second_shape), True)
   assert input_gradient.shape == (2,) + second_shape
-  runner = throughput.layers_alone_runner("ceiling", encoder, decoder, 4)
+  runner = throughput.layers_alone_runner("layers", encoder, decoder, 4)
   runner.time(2)
   assert len(runner.rates) == 1 and runner.rates[0] > 0
