@@ -93,6 +93,10 @@ flags.DEFINE_bool("quick", False, "Short run: fewer steps and repeats.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per variant (best counts; "
                      "--quick: 1 unless given).")
 flags.DEFINE_bool("settings", True, "Also measure tfvae's speed switches.")
+flags.DEFINE_bool("layers_only", False,
+                  "Only the 64x64 networks' layers alone and each layer's "
+                  "share (a few minutes): e.g. to compare TensorFlow's CPU "
+                  "kernels, TF_ENABLE_ONEDNN_OPTS=0 against the default.")
 flags.DEFINE_string("out", None, "Also write the Markdown tables here.")
 flags.DEFINE_integer("startup_repeats", 5, "Subprocess imports per variant.")
 
@@ -655,7 +659,9 @@ def machine_lines():
   return [f"- CPU: {cpu}, {os.cpu_count()} logical cores (nproc)",
           f"- GPU: {', '.join(g.name for g in gpus) if gpus else 'none'}",
           f"- TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-          f"Python {platform.python_version()}"]
+          f"Python {platform.python_version()}",
+          "- TF_ENABLE_ONEDNN_OPTS: "
+          f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (oneDNN on)')}"]
 
 
 def comparison_table(results, peaks):
@@ -694,12 +700,54 @@ def measure_peaks(quick, peaks=None):
   return peaks
 
 
+def breakdown_lines(title, breakdowns):
+  lines = []
+  for label, layer_rows in breakdowns:
+    lines += ["", f"### {title}: each layer alone, {label}", "",
+              "| layer | ms per step | share | GFLOP per step | GFLOP/s | "
+              "% of its precision's peak |", "|---|---:|---:|---:|---:|---:|"]
+    lines += layer_rows
+  return lines
+
+
+def layers_only(repeats, quick):
+  """--layers_only: the 64x64 networks' math alone, in each precision."""
+  peaks = measure_peaks(quick)
+  shape = (64, 64, 1)
+  title = f"64x64 beta-VAE conv networks, batch {DSPRITES_BATCH}"
+  lines = ["| precision | layers alone, images/s (best) | all runs | "
+           "GFLOP/s |", "|---|---:|---:|---:|"]
+  breakdowns = []
+  for policy in tfvae_precisions():
+    encoder, decoder = with_policy(policy, lambda: (
+        networks.build_encoder(shape, DSPRITES_LATENT, "conv"),
+        networks.build_decoder(shape, DSPRITES_LATENT, 1, "conv")))
+    runner = layers_alone_runner(layers_alone_label(policy), encoder, decoder,
+                                 DSPRITES_BATCH)
+    run_interleaved([runner], 5 if quick else 20, repeats)
+    flops = train_flops_per_step(encoder, decoder, DSPRITES_BATCH)
+    lines.append(f"| {precision_label(policy)} | {runner.best:,.0f} | "
+                 f"{runner.spread} | "
+                 f"{runner.best / DSPRITES_BATCH * flops / 1e9:.1f} |")
+    peak = peaks["float32" if policy == "none" else "bfloat16"]
+    breakdowns.append((precision_label(policy), layer_breakdown(
+        encoder, decoder, DSPRITES_BATCH, repeats, peak)))
+  return peaks, lines + breakdown_lines(title, breakdowns)
+
+
 def main(argv):
   del argv
   quick = FLAGS.quick
   # --quick runs once per variant unless --repeats is given.
   repeats = FLAGS.repeats if FLAGS["repeats"].present or not quick else 1
   started = time.time()
+  if FLAGS.layers_only:
+    peaks, lines = layers_only(repeats, quick)
+    print("\n".join(machine_lines() + [
+        f"- dense matmul peaks: float32 {peaks['float32'] / 1e9:.1f} "
+        f"GFLOP/s, bfloat16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s", ""]
+                    + lines))
+    return
   startup_runs = startup(2 if quick else FLAGS.startup_repeats)
   peaks = measure_peaks(quick)
   results = [compare_28x28(56 if quick else 280, repeats),
@@ -720,11 +768,7 @@ def main(argv):
                ""]
   lines += comparison_table(results, peaks)
   for title, _, _, _, breakdowns in results:
-    for label, layer_rows in breakdowns:
-      lines += ["", f"### {title}: each layer alone, {label}", "",
-                "| layer | ms per step | share | GFLOP per step | GFLOP/s | "
-                "% of its precision's peak |", "|---|---:|---:|---:|---:|---:|"]
-      lines += layer_rows
+    lines += breakdown_lines(title, breakdowns)
   if rows:
     lines += ["", "### tfvae speed switches", ""] + settings_table(rows)
   lines += ["", "### Start-up", ""] + startup_lines(startup_runs)
