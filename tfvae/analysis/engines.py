@@ -33,6 +33,7 @@ rerunning without one trains it to the end.
 Ray is optional (`pip install tfvae[ray]`); only `RayEngine` imports it.
 """
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -352,18 +353,21 @@ class RayEngine:
     refs = {task.remote(t, cwd, fault): t for t in trainings}
     pending, results = list(refs), {}
     try:
-      while pending:
-        # A timeout keeps the driver responsive to Ctrl-C.
-        ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-        for ref in ready:
-          training = refs[ref]
-          try:
-            result = ray.get(ref)
-          except ray.exceptions.RayError as e:
-            result = self._failure(training, e)
-          results[training.name] = result
-          print_fn(f"[{len(results)}/{len(trainings)}] {result.name}: "
-                   f"{result.message} ({result.seconds:.0f}s)")
+      with _ctrl_c_flag() as interrupted:
+        while pending:
+          # A timeout keeps the driver responsive to Ctrl-C.
+          ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+          for ref in ready:
+            training = refs[ref]
+            try:
+              result = ray.get(ref)
+            except ray.exceptions.RayError as e:
+              result = self._failure(training, e)
+            results[training.name] = result
+            print_fn(f"[{len(results)}/{len(trainings)}] {result.name}: "
+                     f"{result.message} ({result.seconds:.0f}s)")
+          if interrupted.is_set():
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
       for ref in pending:
         ray.cancel(ref, force=True)  # Kills the worker and its training.
@@ -427,6 +431,26 @@ class RayEngine:
       print_fn(f"[{len(results)}/{len(trainings)}] {result.name}: "
                f"{result.message}")
     return results
+
+
+@contextlib.contextmanager
+def _ctrl_c_flag():
+  """Within: Ctrl-C (SIGINT) sets the yielded event; the caller checks it.
+
+  The loop acts on it after each wait (at most a second), wherever in Ray's
+  client calls the signal lands, instead of relying on a KeyboardInterrupt
+  to surface from them. Off the main thread no handler can be installed,
+  and nothing changes.
+  """
+  event = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield event
+    return
+  previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+  try:
+    yield event
+  finally:
+    signal.signal(signal.SIGINT, previous)
 
 
 def _ray_task(training, cwd, fault):
