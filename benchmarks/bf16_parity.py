@@ -203,20 +203,20 @@ def ablate(names):
     networks.PRECISION_CRITICAL_DTYPE = None  # the global policy
 
 
-def compare(workload, seeds, steps, workdir, precisions, warm_start=0,
+def compare(workload, seeds, steps, workdir, variants, warm_start=0,
             log=print):
-  """Runs the precisions for every seed; returns the summary dict."""
-  values = {p: [] for p in precisions}
-  seconds = {p: 0.0 for p in precisions}
+  """Runs the variants (precisions, CONTROL) for every seed; the summary."""
+  values = {v: [] for v in variants}
+  seconds = {v: 0.0 for v in variants}
   for seed in range(seeds):
-    for precision in precisions:
-      neg_elbo, wall, final = train_once(workload, precision, seed, steps,
+    for variant in variants:
+      neg_elbo, wall, final = train_once(workload, variant, seed, steps,
                                          workdir, warm_start)
-      assert final["mixed_precision"] == run_precision(precision), final[
+      assert final["mixed_precision"] == run_precision(variant), final[
           "mixed_precision"]
-      values[precision].append(neg_elbo)
-      seconds[precision] += wall
-      log(f"  {workload} seed {seed} {precision:>14}: -ELBO {neg_elbo:.3f} "
+      values[variant].append(neg_elbo)
+      seconds[variant] += wall
+      log(f"  {workload} seed {seed} {variant:>14}: -ELBO {neg_elbo:.3f} "
           f"({wall:.0f} s)")
   if warm_start:
     steps = f"{warm_start} float32 + {steps}"

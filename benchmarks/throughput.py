@@ -428,16 +428,23 @@ def tfvae_precisions():
   return ["none"] + ([native] if native != "none" else [])
 
 
+def precision_name(policy):
+  return "float32" if policy == "none" else policy
+
+
+def peak_of(peaks, policy):
+  """The matmul peak of the precision a policy computes in."""
+  return peaks["float32" if policy == "none" else "bfloat16"]
+
+
 def precision_label(policy):
-  name = "float32" if policy == "none" else policy
   default = precision.resolve_policy(ExperimentConfig().runtime.mixed_precision)
-  return name + (" (default)" if policy == default else "")
+  return precision_name(policy) + (" (default)" if policy == default else "")
 
 
 def layers_alone_label(policy):
-  name = "float32" if policy == "none" else policy
-  return (f"the networks' layers alone, {name}: forward + gradients in "
-          "sequence, nothing else")
+  return (f"the networks' layers alone, {precision_name(policy)}: forward + "
+          "gradients in sequence, nothing else")
 
 
 def with_policy(policy, build):
@@ -528,9 +535,8 @@ def compare_dsprites(steps, repeats, num_images, peaks):
         f"steps_per_execution={spe}", model, data, config, spe))
     layers_alone.append(layers_alone_runner(
         layers_alone_label(policy), model.encoder, model.decoder, batch))
-    peak = peaks["float32" if policy == "none" else "bfloat16"]
     breakdowns.append((precision_label(policy), layer_breakdown(
-        model.encoder, model.decoder, batch, repeats, peak)))
+        model.encoder, model.decoder, batch, repeats, peak_of(peaks, policy))))
   run_interleaved([baseline] + ours + layers_alone, steps, repeats)
   flops = train_flops_per_step(model.encoder, model.decoder, batch)
   return f"64x64 dSprites-like, beta-VAE conv networks, batch {batch}", \
@@ -729,9 +735,8 @@ def layers_only(repeats, quick):
     lines.append(f"| {precision_label(policy)} | {runner.best:,.0f} | "
                  f"{runner.spread} | "
                  f"{runner.best / DSPRITES_BATCH * flops / 1e9:.1f} |")
-    peak = peaks["float32" if policy == "none" else "bfloat16"]
     breakdowns.append((precision_label(policy), layer_breakdown(
-        encoder, decoder, DSPRITES_BATCH, repeats, peak)))
+        encoder, decoder, DSPRITES_BATCH, repeats, peak_of(peaks, policy))))
   return peaks, lines + breakdown_lines(title, breakdowns)
 
 
