@@ -1,20 +1,27 @@
 """Decoder likelihoods p(x|z) through `tensorflow_probability.distributions`.
 
-One class per family, each the only place its log-density is written:
+One module per family, each the only place its log-density is written, and a
+registry by name (`tfvae.likelihoods.base`):
 
-- `Bernoulli()`: binary data (logits; the BCE of the question and the Keras
-  example on grey levels).
-- `ContinuousBernoulli()`: the normalised density for grey levels in [0, 1].
-- `Gaussian(sigma=..., mean=...)`: fixed, learned (shared, per channel, per
-  feature) or optimal sigma; identity mean for real-valued data, sigmoid mean
-  for data in [0, 1].
+| name | class | data |
+|---|---|---|
+| bernoulli | `Bernoulli()` | binary data (logits; the BCE of the question and the Keras example on grey levels) |
+| continuous_bernoulli | `ContinuousBernoulli()` | grey levels in [0, 1], normalised |
+| gaussian | `Gaussian(sigma=..., mean=...)` | real values or [0, 1]; fixed, learned (shared, per channel, per feature) or optimal sigma |
 
-`make_likelihood(name, sigma, channels, mean)` builds one by name (the
-command line, exports' metadata).
+`register(name)` adds a family (a user's own too), `lookup(name)` gives its
+class, `get(name, **kwargs)` builds one, `names()` lists them,
+`from_description(metadata)` rebuilds the one an export describes.
+`make_likelihood(name, sigma, channels, mean)` is the 0.2 builder by name.
 """
 
 from tfvae.likelihoods.base import Likelihood
 from tfvae.likelihoods.base import SUPPORTS
+from tfvae.likelihoods.base import from_description
+from tfvae.likelihoods.base import get
+from tfvae.likelihoods.base import lookup
+from tfvae.likelihoods.base import names
+from tfvae.likelihoods.base import register
 from tfvae.likelihoods.bernoulli import Bernoulli
 from tfvae.likelihoods.bernoulli import ContinuousBernoulli
 from tfvae.likelihoods.gaussian import Gaussian
@@ -22,23 +29,23 @@ from tfvae.likelihoods.gaussian import MIN_LOG_SIGMA
 from tfvae.likelihoods.gaussian import SIGMA_MODES
 from tfvae.likelihoods.gaussian import softclip
 
-LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
-
 
 def make_likelihood(name, sigma="learned", channels=None, mean="sigmoid"):
-  """Builds the likelihood named `name` ("bernoulli", "continuous_bernoulli",
-  "gaussian"); `sigma`, `mean` and `channels` concern the Gaussian. The
-  default mean is sigmoid: tfvae's image data lies in [0, 1]."""
-  if name == "bernoulli":
-    return Bernoulli()
-  if name == "continuous_bernoulli":
-    return ContinuousBernoulli()
-  if name == "gaussian":
+  """Builds the likelihood named `name`; `sigma`, `mean` and `channels`
+  concern the Gaussian (the 0.2 builder; new code uses `get`)."""
+  if name == Gaussian.likelihood_name:
     return Gaussian(sigma=sigma, mean=mean, channels=channels)
-  raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got "
-                   f"{name!r}")
+  return get(name)
+
+
+def __getattr__(name):
+  # The registry's names, read when asked (users' families register later).
+  if name == "LIKELIHOODS":
+    return names()
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian",
-           "make_likelihood", "softclip", "MIN_LOG_SIGMA", "SIGMA_MODES",
-           "SUPPORTS", "LIKELIHOODS"]
+           "make_likelihood", "register", "lookup", "get", "names",
+           "from_description", "softclip", "MIN_LOG_SIGMA", "SIGMA_MODES",
+           "SUPPORTS"]

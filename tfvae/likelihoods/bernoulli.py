@@ -14,15 +14,16 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae.likelihoods.base import Likelihood
+from tfvae.likelihoods.base import register
 
 tfd = tfp.distributions
 
 
+@register("bernoulli")
 class Bernoulli(Likelihood):
   """p(x|z) = prod_k lam_k^x_k (1 - lam_k)^(1 - x_k), lam = sigmoid(params)."""
 
   support = "binary"
-  likelihood_name = "bernoulli"
 
   def __init__(self, name="likelihood", **kwargs):
     super().__init__(name=name, **kwargs)
@@ -34,11 +35,11 @@ class Bernoulli(Likelihood):
     return tf.sigmoid(params)
 
 
+@register("continuous_bernoulli")
 class ContinuousBernoulli(Likelihood):
   """The normalised density on [0, 1] for grey-level data."""
 
   support = "unit"
-  likelihood_name = "continuous_bernoulli"
 
   def __init__(self, name="likelihood", **kwargs):
     super().__init__(name=name, **kwargs)

@@ -22,13 +22,17 @@ m + softplus(t - m), m = -6; the optimal one is floored at m (a hard floor, so
 it equals sqrt(batch MSE) exactly above it).
 """
 
+import dataclasses
 import math
 import numbers
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae.config.base import option
+from tfvae.errors import ConfigError
 from tfvae.likelihoods.base import Likelihood
+from tfvae.likelihoods.base import register
 from tfvae.objectives import elbo
 
 tfd = tfp.distributions
@@ -63,6 +67,20 @@ def _sigma_mode(sigma):
   return "fixed", value
 
 
+@dataclasses.dataclass
+class GaussianSettings:
+  """The Gaussian's command-line settings."""
+
+  sigma: str = option(
+      "learned", "Gaussian sigma: a number (fixed; 0.7071 = the question's "
+      "L2), learned | learned_channel | learned_feature (alias "
+      "learned_pixel) | optimal.")
+  gaussian_mean: str = option(
+      "auto", "Gaussian mean: auto (sigmoid for data declared or detected in "
+      "[0, 1], identity for real-valued data) | sigmoid | identity.", MEANS)
+
+
+@register("gaussian")
 class Gaussian(Likelihood):
   """Gaussian decoder; see the module docstring for `sigma` and `mean`.
 
@@ -77,7 +95,7 @@ class Gaussian(Likelihood):
   """
 
   support = "real"
-  likelihood_name = "gaussian"
+  Settings = GaussianSettings
 
   def __init__(self, sigma="learned", mean="auto", channels=None,
                name="likelihood", **kwargs):
@@ -98,6 +116,41 @@ class Gaussian(Likelihood):
         shape=(), initializer="zeros", name="last_log_sigma", trainable=False)
     if channels is not None:
       self.build_for((int(channels),))
+
+  @classmethod
+  def check_settings(cls, settings):
+    try:
+      _sigma_mode(settings.sigma)
+    except ValueError as e:
+      raise ConfigError(str(e), params=("sigma",)) from None
+
+  @classmethod
+  def from_settings(cls, settings, event_shape=None, data=None):
+    mean = settings.gaussian_mean
+    if mean == "auto":
+      in_unit = data is None or getattr(data, "support", "unit") != "real"
+      mean = "sigmoid" if in_unit else "identity"
+    channels = None if event_shape is None else int(event_shape[-1])
+    return cls(sigma=settings.sigma, mean=mean, channels=channels)
+
+  @classmethod
+  def from_description(cls, description):
+    return cls(sigma=description.get("sigma", "learned"),
+               mean=description.get("mean") or "sigmoid")
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(sigma=self.fixed_sigma if self.sigma_mode == "fixed" else
+                  self._sigma_name or self.sigma_mode,
+                  mean=self.mean_function, channels=self.channels)
+    return config
+
+  @classmethod
+  def translator_entry(cls):
+    return {"reconstruction": "sum_k (x_k - mu_k)^2 / (2 sigma^2) + K log "
+                              "sigma + K/2 log 2 pi",
+            "weight": "a fixed sigma is a KL weight of 2 sigma^2 on the "
+                      "summed squared error; a learned sigma learns it"}
 
   def build_for(self, event_shape):
     channels = int(event_shape[-1])
