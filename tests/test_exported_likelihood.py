@@ -28,7 +28,8 @@ def _log_likelihood(name, sigma="learned", scale=None):
   if scale is not None:
     decoded["scale"] = tf.constant(np.broadcast_to(scale, PARAMS.shape),
                                    tf.float32)
-  likelihood = ExportedLikelihood(name, sigma, 3, decoded.get("scale"))
+  likelihood = ExportedLikelihood({"likelihood": name, "sigma": sigma,
+                                   "mean": "sigmoid"})
   return likelihood.log_likelihood(tf.constant(X), decoded).numpy()
 
 
@@ -56,4 +57,4 @@ def test_bernoulli_cross_entropy(name):
 
 def test_unknown_likelihood_names_itself():
   with pytest.raises(ValueError, match="'poisson' is not known"):
-    ExportedLikelihood("poisson", "learned", 1)
+    ExportedLikelihood({"likelihood": "poisson"})

@@ -42,11 +42,17 @@ def conv_depth(side):
   return max(depth, 0)
 
 
-def build_encoder(input_shape, latent_dim, architecture="mlp", hidden_units=256):
-  """Returns a Keras model x -> [z_mean, z_log_variance]."""
+def build_encoder(input_shape, latent_dim, architecture="mlp", hidden_units=256,
+                  input_layer=None):
+  """Returns a Keras model x -> [z_mean, z_log_variance].
+
+  `input_layer` (the likelihood's `input_layer()`, e.g. a one-hot of ids)
+  maps the data to the network's inputs first; None feeds them as they are.
+  """
   inputs = keras.Input(shape=input_shape, name="x")
+  features = inputs if input_layer is None else input_layer(inputs)
   if architecture == "mlp":
-    h = keras.layers.Flatten()(inputs)
+    h = keras.layers.Flatten()(features)
     h = keras.layers.Dense(hidden_units, activation="relu")(h)
     h = keras.layers.Dense(hidden_units, activation="relu")(h)
   elif architecture == "conv":
@@ -61,7 +67,7 @@ def build_encoder(input_shape, latent_dim, architecture="mlp", hidden_units=256)
     if depth == 0:
       raise ConfigError(f"--architecture=conv cannot downsample {height}x"
                         f"{width} images; use --architecture=mlp")
-    h = inputs
+    h = features
     for filters in CONV_FILTERS[:depth]:
       h = keras.layers.Conv2D(filters, 4, strides=2, padding="same",
                               activation="relu")(h)
@@ -77,14 +83,19 @@ def build_encoder(input_shape, latent_dim, architecture="mlp", hidden_units=256)
 
 
 def build_decoder(output_shape, latent_dim, params_per_feature=1,
-                  architecture="mlp", hidden_units=256):
+                  architecture="mlp", hidden_units=256, params_shape=None):
   """Returns a Keras model z -> likelihood params.
 
-  The output has the event's shape with `params_per_feature` times its last
-  axis ([H, W, C * params_per_feature] for images).
+  The output has the shape `params_shape` (the likelihood's
+  `params_shape(event_shape)`, which may add an axis: [T] tokens -> [T, V]
+  logits); by default the event's shape with `params_per_feature` times its
+  last axis ([H, W, C * params_per_feature] for images). The conv decoder
+  needs params of shape [H, W, channels].
   """
   output_shape = tuple(int(d) for d in output_shape)
-  params_shape = output_shape[:-1] + (output_shape[-1] * params_per_feature,)
+  if params_shape is None:
+    params_shape = output_shape[:-1] + (output_shape[-1] * params_per_feature,)
+  params_shape = tuple(int(d) for d in params_shape)
   inputs = keras.Input(shape=(latent_dim,), name="z")
   if architecture == "mlp":
     h = keras.layers.Dense(hidden_units, activation="relu",
@@ -96,6 +107,10 @@ def build_decoder(output_shape, latent_dim, params_per_feature=1,
     params = keras.layers.Reshape(params_shape,
                                   dtype=PRECISION_CRITICAL_DTYPE)(h)
   elif architecture == "conv":
+    if len(params_shape) != 3 or params_shape[:2] != output_shape[:2]:
+      raise ConfigError(f"architecture=conv needs likelihood parameters of "
+                        f"shape [H, W, channels] for images [H, W, C], got "
+                        f"{list(params_shape)}; use mlp")
     height = output_shape[0]
     params_channels = params_shape[-1]
     depth = conv_depth(height)

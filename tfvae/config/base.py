@@ -12,14 +12,7 @@ import math
 import typing
 
 from tfvae.errors import ConfigError
-
-
-def option(default, help, choices=None):  # pylint: disable=redefined-builtin
-  """A dataclass field with its help text and allowed values (or None)."""
-  metadata = {"help": help}
-  if choices is not None:
-    metadata["choices"] = tuple(choices)
-  return dataclasses.field(default=default, metadata=metadata)
+from tfvae.settings import option  # pylint: disable=unused-import
 
 
 def choices_of(cls, name):

@@ -10,15 +10,15 @@ setting would make them count.
 
 from typing import Callable, Iterable, List, Tuple
 
+from tfvae.likelihoods import base as likelihood_base
+
 # (settings, is the group in use?, what turns it on)
 _RULES: Tuple[Tuple[Tuple[str, ...], Callable, str], ...] = (
     (("reference_rec",), lambda c: c.model.model == "reference",
      "model=reference"),
-    (("likelihood", "sigma", "gaussian_mean", "kl_estimator",
-      "rec_reduction", "kl_reduction"),
+    (("likelihood", "kl_estimator", "rec_reduction", "kl_reduction") +
+     tuple(likelihood_base.settings_fields()),
      lambda c: c.model.model == "vae", "model=vae"),
-    (("sigma", "gaussian_mean"), lambda c: c.model.likelihood == "gaussian",
-     "likelihood=gaussian"),
     (("hidden_units",), lambda c: c.model.architecture == "mlp",
      "architecture=mlp"),
     (("kl_warmup_steps", "kl_start", "kl_stop"),
@@ -49,11 +49,18 @@ _RULES: Tuple[Tuple[Tuple[str, ...], Callable, str], ...] = (
 )
 
 
+def _family_rules():
+  """A family's settings count only with `likelihood=` that family."""
+  for name, (_, families) in likelihood_base.settings_fields().items():
+    yield ((name,), lambda c, f=families: c.model.likelihood in f,
+           "likelihood=" + "|".join(families))
+
+
 def ignored(config, given: Iterable[str]) -> List[Tuple[str, str]]:
   """(setting, what would use it) for each given setting the run ignores."""
   given = set(given)
   out = []
-  for names, used, needs in _RULES:
+  for names, used, needs in _RULES + tuple(_family_rules()):
     if not used(config):
       out.extend((name, needs) for name in names if name in given)
   return out

@@ -314,21 +314,39 @@ def static_binarize(images, scale, seed):
   return (rng.uniform(size=probs.shape) < probs).astype(np.uint8)
 
 
-def check_support(data, likelihood, model="vae", reference_rec="l2"):
+def values_in_chunks(data, chunk=4096):
+  """The stored train and validation examples as float32 model inputs
+  (stored value * scale), a chunk at a time."""
+  for array in (data.train, data.validation):
+    if array is None:
+      continue
+    for start in range(0, array.shape[0], chunk):
+      yield np.asarray(array[start:start + chunk], np.float32) * np.float32(
+          data.scale)
+
+
+def check_support(data, likelihood, model="vae", reference_rec="l2",
+                  argument="dataset"):
   """Raises DataError when the data leave the likelihood's support.
 
-  Returns a warning string (or None) for Bernoulli on non-binary data.
+  `likelihood` is a `tfvae.likelihoods.Likelihood` or a registered name
+  (built with its default settings); its `check_data` judges the data.
+  Returns a warning string (or None), e.g. for Bernoulli on non-binary data.
   """
-  needs_unit = (model == "vae" and likelihood in ("bernoulli",
-                                                  "continuous_bernoulli")) or (
-                                                      model == "reference" and
-                                                      reference_rec == "bce")
-  what = likelihood if model == "vae" else "the BCE reconstruction"
-  if needs_unit and data.support == "real":
-    raise DataError(f"{what} needs data in [0, 1], but {data.name} has values "
-                    "outside it; rescale it or use --likelihood=gaussian")
-  if model == "vae" and likelihood == "bernoulli" and data.support == "unit":
-    return (f"warning: {data.name} is not binary; Bernoulli is then not a "
-            "normalised likelihood (consider continuous_bernoulli or "
-            "--binarization=dynamic)")
-  return None
+  if model == "reference":
+    if reference_rec == "bce" and data.support == "real":
+      raise DataError(f"the BCE reconstruction needs data in [0, 1], but "
+                      f"{data.name} has values outside it; rescale it or use "
+                      "--reference_rec=l2", params=(argument,))
+    return None
+  from tfvae import likelihoods  # pylint: disable=import-outside-toplevel
+  if isinstance(likelihood, str):
+    family = likelihoods.lookup(likelihood)
+    likelihood = family.from_settings(family.Settings(), data.event_shape,
+                                      data)
+  warnings = []
+  for values in values_in_chunks(data):
+    for warning in likelihood.check_data(values, argument):
+      if warning not in warnings:
+        warnings.append(warning)
+  return "; ".join(f"warning: {w}" for w in warnings) or None

@@ -28,79 +28,51 @@ EXPORT_METADATA_FILE = "tfvae_export.json"
 REFERENCE_L2_SIGMA = math.sqrt(0.5)
 
 
-def _per_example(values):
-  import tensorflow as tf
-  return tf.reduce_sum(values, axis=tf.range(1, tf.rank(values)))
-
-
-def _is_number(text):
-  try:
-    float(text)
-    return True
-  except (TypeError, ValueError):
-    return False
-
-
 class ExportedLikelihood:
   """log p(x|z) of an export from `decode`'s outputs, by the likelihood classes.
 
   Args:
-    name: the export's likelihood name (`bernoulli`, `continuous_bernoulli`,
-      `gaussian`, `reference_l2`, `reference_bce`).
-    sigma: the Gaussian's sigma setting (a number or a mode name).
-    channels: C of the images.
-    shared_scale: for a Gaussian with a shared sigma (learned, per channel or
-      optimal), a `decode` `scale` output [.., C]: that sigma is then fixed
-      per channel, since it is not among the decoder's parameters.
-    mean: the Gaussian's mean function ("sigmoid" or "identity"; exports
-      before tfvae 0.2 are sigmoid).
+    description: the export's likelihood, as its family's `describe()` wrote
+      it (`tfvae.likelihoods.from_description` rebuilds the family), or, for
+      the reference port, {"likelihood": "reference_l2" | "reference_bce"}.
   """
 
-  def __init__(self, name, sigma, channels, shared_scale=None,
-               mean="sigmoid"):
-    import tensorflow as tf
+  def __init__(self, description):
     from tfvae import likelihoods
-    self.name = name
-    self._split = False
-    if name in ("bernoulli", "continuous_bernoulli"):
-      self._parts = [likelihoods.make_likelihood(name)]
-    elif name == "reference_l2":
-      self._parts = [likelihoods.make_likelihood("gaussian",
-                                                 REFERENCE_L2_SIGMA, channels)]
-    elif name == "reference_bce":
-      self._parts = []
-    elif name == "gaussian" and (sigma in ("learned_pixel", "learned_feature")
-                                 or _is_number(sigma)):
-      self._parts = [likelihoods.make_likelihood("gaussian", sigma, channels,
-                                                 mean=mean)]
-    elif name == "gaussian":
-      scale = tf.reshape(shared_scale, [-1, channels])[0].numpy()
-      self._parts = [likelihoods.make_likelihood("gaussian", float(s), 1,
-                                                 mean=mean)
-                     for s in scale]
-      self._split = True
-    else:
-      raise ConfigError(f"SavedModel likelihood {name!r} is not known to "
-                        "this tfvae version")
+    self.name = description["likelihood"]
+    self._family = None
+    if self.name == "reference_l2":
+      self._family = likelihoods.Gaussian(REFERENCE_L2_SIGMA, mean="sigmoid")
+    elif self.name != "reference_bce":
+      try:
+        self._family = likelihoods.from_description(description)
+      except ConfigError:
+        raise ConfigError(f"SavedModel likelihood {self.name!r} is not known "
+                          "to this tfvae version (register its family before "
+                          "loading)") from None
 
   def log_likelihood(self, x, decoded):
     """log p(x|z) per example; `decoded` are `decode`'s outputs at z."""
     import tensorflow as tf
     from tfvae.objectives import reference
     x = tf.cast(x, tf.float32)
-    params = decoded["params"]
     if self.name == "reference_bce":
       # The question's clipped BCE (its KL term is zero at a standard normal).
       latent = tf.zeros([tf.shape(x)[0], 1])
       _, _, rec = reference.question_loss(x, decoded["mean"], latent, latent,
                                           rec="bce")
       return -rec
-    if self._split:
-      nll = tf.concat([part.nll(x[..., c:c + 1], params[..., c:c + 1])
-                       for c, part in enumerate(self._parts)], axis=-1)
-    else:
-      nll = self._parts[0].nll(x, params)
-    return -_per_example(nll)
+    return self._family.serving_log_likelihood(x, decoded)
+
+
+def export_description(metadata, config):
+  """The likelihood description of an export's metadata; exports before
+  tfvae 0.3 stored only the name, `sigma` and `gaussian_mean`."""
+  if "likelihood_description" in metadata:
+    return metadata["likelihood_description"]
+  return {"likelihood": metadata["likelihood"],
+          "sigma": metadata.get("sigma", config.model.sigma),
+          "mean": metadata.get("gaussian_mean") or "sigmoid"}
 
 
 class SavedModelAdapter:
@@ -135,15 +107,10 @@ class SavedModelAdapter:
     self.image_shape = tuple(int(d) for d in self.metadata["image_shape"])
     self.latent_dim = int(self.metadata["latent_dim"])
     self.num_features = int(np.prod(self.image_shape))
-    shared_scale = None
-    if self.likelihood_name == "gaussian":
-      shared_scale = self.decode(tf.zeros([1, self.latent_dim])).get("scale")
     # The export's own description of its likelihood (a model built in
     # Python has no run config).
-    sigma = self.metadata.get("sigma", self.config.model.sigma)
     self.likelihood = ExportedLikelihood(
-        self.likelihood_name, sigma, self.image_shape[-1], shared_scale,
-        mean=self.metadata.get("gaussian_mean") or "sigmoid")
+        export_description(self.metadata, self.config))
 
   def encode(self, x, training=False):
     del training

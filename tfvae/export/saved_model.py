@@ -67,10 +67,6 @@ CONFIG_FILE = "config.json"
 # ---------------------------------------------------------- serving graph
 
 
-def _per_example_sum(values):
-  return tf.reduce_sum(values, axis=tf.range(1, tf.rank(values)))
-
-
 def log_likelihood(model, x, z):
   """log p(x|z) per example as served.
 
@@ -81,8 +77,7 @@ def log_likelihood(model, x, z):
   likelihood = getattr(model, "likelihood", None)
   if likelihood is None:
     return model.log_likelihood(x, z)
-  params = model.decode_params(z)
-  return _per_example_sum(likelihood.distribution(params).log_prob(x))
+  return likelihood.served_log_likelihood(x, model.decode_params(z))
 
 
 def elbo_epsilon(latent_dim, num_samples=ELBO_SAMPLES, seed=ELBO_SEED):
@@ -236,7 +231,9 @@ def model_description(model):
     return {"model": "reference", "likelihood": f"reference_{model.rec}",
             "sigma": None}
   described = likelihood.describe()
+  # `sigma` and `gaussian_mean` as tfvae 0.2 wrote them, for 0.2's readers.
   return {"model": "vae", "likelihood": described["likelihood"],
+          "likelihood_description": described,
           "sigma": described.get("sigma"),
           "gaussian_mean": described.get("mean")}
 

@@ -191,6 +191,10 @@ class Likelihood(keras.layers.Layer):
     del params, x
     return None
 
+  # True when one sigma (fixed, learned or fitted) scales every feature: the
+  # KL weight then also has squared-error units (beta_eff 2 sigma^2).
+  shares_one_sigma = False
+
   # Scalars the family logs every step besides the core ones.
   scalar_names: Tuple[str, ...] = ()
 
@@ -198,6 +202,23 @@ class Likelihood(keras.layers.Layer):
     """{name: scalar} of `scalar_names` for this batch (global-batch means)."""
     del params, x
     return {}
+
+  # ------------------------------------------------------------- serving
+
+  def serving_outputs(self, params):
+    """What an export's `decode` returns for decoder output `params`: the
+    mean of p(x|z) and the parameters (and what else a reader needs)."""
+    return {"mean": self.mean(params), "params": params}
+
+  def serving_log_likelihood(self, x, decoded):
+    """log p(x|z) per example from `serving_outputs` (the serving reader:
+    an export's `decode` outputs, without the model)."""
+    return self.log_likelihood(x, decoded["params"])
+
+  def served_log_likelihood(self, x, params):
+    """log p(x|z) per example as an export serves it: from the decoder's
+    output alone (a data-dependent scale uses its stored value)."""
+    return self.log_likelihood(x, params)
 
   # ---------------------------------------------------------- translator
 
@@ -241,8 +262,8 @@ def names() -> Tuple[str, ...]:
 def lookup(name: str) -> Type[Likelihood]:
   """The family registered as `name`."""
   if name not in _REGISTRY:
-    raise ConfigError(f"likelihood must be one of {', '.join(names())}, got "
-                      f"{name!r}", params=("likelihood",))
+    raise ConfigError(f"likelihood={name!r} is not one of "
+                      f"{', '.join(names())}", params=("likelihood",))
   return _REGISTRY[name]
 
 
@@ -269,5 +290,24 @@ def settings_fields() -> Dict[str, Tuple[dataclasses.Field, Tuple[str, ...]]]:
 
 
 def data_error(argument, message):
-  """The DataError of a check: names the argument (`x`, `validation_data`)."""
+  """The DataError of a check: names the argument (`x`, `validation_data`,
+  or the command line's `dataset`)."""
   return DataError(f"{argument}: {message}", params=(argument,))
+
+
+def check_finite(x, argument):
+  """Raises the DataError of non-finite values."""
+  if not np.all(np.isfinite(x)):
+    raise data_error(argument, "the data contain NaN or infinite values; "
+                     "remove or impute them")
+
+
+def check_unit_interval(x, argument, family):
+  """Raises the DataError of values outside [0, 1], with the likely fix."""
+  check_finite(x, argument)
+  lo, hi = float(np.min(x)), float(np.max(x))
+  if lo < 0 or hi > 1:
+    fix = ("divide uint8 images by 255" if lo >= 0 and hi <= 255 else
+           "standardised or real-valued data need likelihood=gaussian")
+    raise data_error(argument, f"{family} needs data in [0, 1], got values "
+                     f"in [{lo:.4g}, {hi:.4g}]; {fix}")

@@ -10,9 +10,11 @@
   C(lam) = 2 atanh(1 - 2 lam) / (1 - 2 lam), C(1/2) = 2; its mean is not lam.
 """
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae.likelihoods import base
 from tfvae.likelihoods.base import Likelihood
 from tfvae.likelihoods.base import register
 
@@ -27,6 +29,14 @@ class Bernoulli(Likelihood):
 
   def __init__(self, name="likelihood", **kwargs):
     super().__init__(name=name, **kwargs)
+
+  def check_data(self, x, argument="x"):
+    base.check_unit_interval(x, argument, "bernoulli")
+    if not np.all((x == 0) | (x == 1)):
+      return ["the data are not binary; Bernoulli is then not a normalised "
+              "likelihood (consider continuous_bernoulli or "
+              "binarization=dynamic)"]
+    return []
 
   def distribution(self, params, x=None):
     return tfd.Bernoulli(logits=params, dtype=tf.float32)
@@ -43,6 +53,10 @@ class ContinuousBernoulli(Likelihood):
 
   def __init__(self, name="likelihood", **kwargs):
     super().__init__(name=name, **kwargs)
+
+  def check_data(self, x, argument="x"):
+    base.check_unit_interval(x, argument, "continuous_bernoulli")
+    return []
 
   def distribution(self, params, x=None):
     return tfd.ContinuousBernoulli(logits=params)

@@ -29,11 +29,12 @@ import numbers
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.config.base import option
 from tfvae.errors import ConfigError
+from tfvae.likelihoods import base
 from tfvae.likelihoods.base import Likelihood
 from tfvae.likelihoods.base import register
 from tfvae.objectives import elbo
+from tfvae.settings import option
 
 tfd = tfp.distributions
 
@@ -165,6 +166,13 @@ class Gaussian(Likelihood):
           shape=(channels,), initializer="zeros", name="log_sigma_channel",
           trainable=True)
 
+  def check_data(self, x, argument="x"):
+    if self.mean_function == "sigmoid":
+      base.check_unit_interval(x, argument, "a Gaussian with mean=sigmoid")
+    else:
+      base.check_finite(x, argument)
+    return []
+
   def resolve_mean(self, unit_interval: bool) -> str:
     """Fixes mean="auto": sigmoid for data in [0, 1], else identity."""
     if self.mean_function == "auto":
@@ -210,6 +218,29 @@ class Gaussian(Likelihood):
   def sigma_tensor(self, params, x=None):
     _, log_sigma = self.loc_and_log_scale(params, x)
     return elbo.global_batch_mean(tf.exp(log_sigma))
+
+  def serving_outputs(self, params):
+    loc, log_sigma = self.loc_and_log_scale(params)
+    return {"mean": self.mean(params), "params": params,
+            "scale": tf.broadcast_to(tf.exp(log_sigma), tf.shape(loc))}
+
+  def serving_log_likelihood(self, x, decoded):
+    # A shared (learned or fitted) sigma is not among the decoder's
+    # parameters: take it from `decode`'s `scale` output.
+    if self.sigma_mode in ("fixed", "learned_feature"):
+      return super().serving_log_likelihood(x, decoded)
+    nll = -tfd.Normal(self.mean(decoded["params"]),
+                      decoded["scale"]).log_prob(x)
+    return -elbo.reduce_features(nll, "sum")
+
+  def served_log_likelihood(self, x, params):
+    # Without the batch: the optimal sigma is the last training batch's.
+    return -elbo.reduce_features(-self.distribution(params).log_prob(x),
+                                 "sum")
+
+  @property
+  def shares_one_sigma(self):
+    return self.sigma_mode not in ("learned_channel", "learned_feature")
 
   def shared_sigma2(self, params=None, x=None):
     """sigma^2 when one sigma is shared by all features (fixed, learned,

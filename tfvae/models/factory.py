@@ -5,6 +5,8 @@ class reads its own settings (`Balancer.from_config_section`), so neither the
 factory nor the model branches over method names.
 """
 
+import types
+
 from tfvae import balancing
 from tfvae import likelihoods
 from tfvae import networks
@@ -49,33 +51,44 @@ def build_model_for_run(config, spec):
     from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
     total_steps = trainer.total_steps(config, num_train)
   return build_model(config, spec["image_shape"], total_steps,
-                     data_in_unit_interval=spec.get("support") != "real",
-                     dataset_size=num_train)
+                     dataset_size=num_train,
+                     data=types.SimpleNamespace(**spec))
+
+
+def build_likelihood(config, event_shape, data=None):
+  """The likelihood family of the config, built from its settings; `data`
+  (a data set, or a run's data spec as attributes) fixes what the settings
+  leave to the data (the Gaussian's mean=auto, a vocabulary's size)."""
+  family = likelihoods.lookup(config.model.likelihood)
+  return family.from_settings(config.model, tuple(event_shape), data)
 
 
 def build_model(config, event_shape, total_steps=None,
-                data_in_unit_interval=True, dataset_size=None):
+                data_in_unit_interval=True, dataset_size=None, data=None):
   """Returns an uncompiled, built `ReferenceVAE` or `VAE` for events of this
-  shape; `data_in_unit_interval` resolves `gaussian_mean=auto`."""
+  shape. `data` is the data set (or its spec); without it
+  `data_in_unit_interval` stands for it (it resolves `gaussian_mean=auto`)."""
   event_shape = tuple(int(d) for d in event_shape)
   model = config.model
   seed = config.training.seed
-  encoder = networks.build_encoder(event_shape, model.latent_dim,
-                                   model.architecture, model.hidden_units)
+  if data is None:
+    data = types.SimpleNamespace(
+        support="unit" if data_in_unit_interval else "real")
+  likelihood = None if model.model == "reference" else build_likelihood(
+      config, event_shape, data)
+  encoder = networks.build_encoder(
+      event_shape, model.latent_dim, model.architecture, model.hidden_units,
+      input_layer=likelihood.input_layer() if likelihood else None)
   if model.model == "reference":
     decoder = networks.build_decoder(event_shape, model.latent_dim, 1,
                                      model.architecture, model.hidden_units)
     vae = ReferenceVAE(encoder, decoder, rec=model.reference_rec, seed=seed,
                        name="reference_vae")
   else:
-    mean = model.gaussian_mean
-    if mean == "auto":
-      mean = "sigmoid" if data_in_unit_interval else "identity"
-    likelihood = likelihoods.make_likelihood(
-        model.likelihood, model.sigma, channels=event_shape[-1], mean=mean)
-    decoder = networks.build_decoder(event_shape, model.latent_dim,
-                                     likelihood.params_per_feature,
-                                     model.architecture, model.hidden_units)
+    decoder = networks.build_decoder(
+        event_shape, model.latent_dim, architecture=model.architecture,
+        hidden_units=model.hidden_units,
+        params_shape=likelihood.params_shape(event_shape))
     vae = VAE(encoder, decoder, likelihood, weighting=config.objective.weighting(),
               balancer=build_balancer(config, total_steps, dataset_size),
               kl_estimator=model.kl_estimator, seed=seed, name="vae")

@@ -80,6 +80,7 @@ class VAE(BaseVAE):
     extra = tuple(balancer.scalar_names)
     if getattr(likelihood, "sigma_mode", None) is not None:
       extra += ("sigma",)
+    extra += tuple(likelihood.scalar_names)
     kwargs.setdefault("name", "vae")
     super().__init__(encoder, decoder, extra_scalars=extra, seed=seed,
                      **kwargs)
@@ -108,12 +109,7 @@ class VAE(BaseVAE):
 
   def decode_distribution_params(self, z):
     """For serving: the decoder distribution's mean and its parameters."""
-    params = self.decode_params(z)
-    out = {"mean": self.likelihood.mean(params), "params": params}
-    if getattr(self.likelihood, "sigma_mode", None) is not None:
-      loc, log_sigma = self.likelihood.loc_and_log_scale(params)
-      out["scale"] = tf.broadcast_to(tf.exp(log_sigma), tf.shape(loc))
-    return out
+    return self.likelihood.serving_outputs(self.decode_params(z))
 
   def log_likelihood(self, x, z):
     """log p(x|z) per example (nats)."""
@@ -132,6 +128,7 @@ class VAE(BaseVAE):
         x, z_mean, z_log_variance, z, params, self.likelihood,
         weighting=self.weighting, balancer=self.balancer, step=step,
         training=training, kl_estimator=self.kl_estimator)
+    result.update(self.likelihood.summaries(params, x))
     sigma = self.likelihood.sigma_tensor(params, x)
     if sigma is not None:
       result["sigma"] = sigma

@@ -1,8 +1,7 @@
-"""Checks of a training run's inputs that need no TensorFlow.
+"""Checks of a training run's inputs before any training step.
 
 `check(config)` raises the one-line `TfvaeError` a bad flag, data set, logdir
-or export target would cause, before the script imports TensorFlow and
-before anything is written: configuration values and combinations, the
+or export target would cause, before anything is written: configuration values and combinations, the
 export target, the logdir rules of `tfvae.runs.rundir` (another config
 without `overwrite`, `resume="false"` on an existing run), readable data
 of a valid shape and dtype inside the likelihood's support, and a batch that
@@ -36,8 +35,19 @@ def check(config):
   rundir.check(config)
   lock.check_free(config.run.logdir)
   data = datasets.load_data(config)
-  model = config.model
-  datasets.check_support(data, model.likelihood, model.model,
-                         model.reference_rec)
+  check_data(config, data)
   check_batch_size(config, data)
   return data
+
+
+def check_data(config, data):
+  """Raises DataError when the data leave the model's support (the
+  likelihood family's own check); returns a warning string or None."""
+  model = config.model
+  likelihood = None
+  if model.model == "vae":
+    # pylint: disable-next=import-outside-toplevel
+    from tfvae.models import factory
+    likelihood = factory.build_likelihood(config, data.event_shape, data)
+  return datasets.check_support(data, likelihood, model.model,
+                                model.reference_rec)

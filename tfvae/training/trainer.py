@@ -84,11 +84,12 @@ def execution_steps(config, start_step, total, strategy=None):
 
 
 def build_compiled_model(config, event_shape, strategy=None, total_steps=None,
-                         data_in_unit_interval=True, dataset_size=None):
+                         data_in_unit_interval=True, dataset_size=None,
+                         data=None):
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
     model = build_model(config, event_shape, total_steps,
-                        data_in_unit_interval, dataset_size)
+                        data_in_unit_interval, dataset_size, data=data)
     model.compile(optimizer=keras.optimizers.Adam(
         config.training.learning_rate),
                   jit_compile=config.runtime.jit_compile,
@@ -116,9 +117,7 @@ def train(config, print_fn=print, data=None):
   policy = distribute.set_mixed_precision(config.runtime.mixed_precision)
   if data is None:
     data = datasets.load_data(config)
-  warning = datasets.check_support(data, config.model.likelihood,
-                                   config.model.model,
-                                   config.model.reference_rec)
+  warning = preflight.check_data(config, data)
   if warning:
     print_fn(warning)
   preflight.check_batch_size(config, data)
@@ -138,7 +137,8 @@ def train(config, print_fn=print, data=None):
              "docs/performance.md)")
   steps = total_steps(config, data.num_train)
   model = build_compiled_model(config, data.event_shape, strategy, steps,
-                               data.in_unit_interval, data.num_train)
+                               data.in_unit_interval, data.num_train,
+                               data=data)
   manager, start_step = _restore(model, config, strategy, resuming, print_fn)
   lock.announce(logdir)  # The run goes ahead: name its holder.
   # Shape and scale of the data, for scripts/export.py (after the restore: a
@@ -211,7 +211,7 @@ def _float32_copy(config, data, policy, steps):
     return None
   with precision.global_policy("none"):
     return build_model(config, data.event_shape, steps,
-                       data.in_unit_interval, data.num_train)
+                       data.in_unit_interval, data.num_train, data=data)
 
 
 def _evaluation(config, data, writers, print_fn, float32_copy=None):
@@ -290,10 +290,8 @@ def final_weighting(model, config):
   if "sigma" in model.last_batch:
     values["sigma"] = float(model.last_batch["sigma"].numpy())
   model_config = config.model
-  shared_sigma = (model_config.model == "vae" and
-                  model_config.likelihood == "gaussian" and
-                  model_config.sigma not in ("learned_channel",
-                                             "learned_pixel"))
+  likelihood = getattr(model, "likelihood", None)
+  shared_sigma = likelihood is not None and likelihood.shares_one_sigma
   if shared_sigma or (model_config.model == "reference" and
                       model_config.reference_rec == "l2"):
     # The weight on summed KL per unit of summed squared error, the question's
