@@ -297,13 +297,6 @@ def test_flagfile_includes_comments_and_overrides(tmp_path):
     flagfile.read(str(path))
 
 
-def test_tfvae_defaults_match_config():
-  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
-  defaults = types.SimpleNamespace(**ExperimentConfig().to_flat())
-  for name, value in native.DEFAULTS.items():
-    assert getattr(defaults, name) == value, name
-
-
 def _write_run(logdir, config, image_shape=(8, 8, 1), final=None):
   os.makedirs(logdir)
   with open(os.path.join(logdir, "config.json"), "w") as f:

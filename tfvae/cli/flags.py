@@ -3,10 +3,8 @@
 One flag per setting of `tfvae.config.ExperimentConfig` (the flat field name,
 its type, default and help text from the field's declaration) and per
 evaluation option (`tfvae.evaluation.options`); `config_from_flags` builds the
-one config. Bad flags and flagfiles are reported by `parse` as one line with
-exit status 2 (absl's own parser would print usage and exit 1); a library
-error is printed by `run_guarded` as one line with the parameters it names
-written as their `--flags`.
+one config. How a program fails (one line, exit status 2: `parse`,
+`run_guarded`) is `tfvae.cli.guard`, re-exported here.
 """
 
 import dataclasses
@@ -18,11 +16,17 @@ import warnings
 from absl import flags
 from absl import logging
 
+from tfvae.cli.guard import fail  # pylint: disable=unused-import
+from tfvae.cli.guard import flag_message  # pylint: disable=unused-import
+from tfvae.cli.guard import import_tensorflow_quietly  # pylint: disable=unused-import
+from tfvae.cli.guard import no_arguments  # pylint: disable=unused-import
+from tfvae.cli.guard import parse  # pylint: disable=unused-import
+from tfvae.cli.guard import run_guarded  # pylint: disable=unused-import
+from tfvae.cli.guard import run_program  # pylint: disable=unused-import
 from tfvae.config import ExperimentConfig
 from tfvae.config import ignored
 from tfvae.config.base import value_type
 from tfvae.errors import ConfigError
-from tfvae.errors import TfvaeError
 from tfvae.evaluation.options import EvaluationOptions
 from tfvae.evaluation.options import MetricSizes
 from tfvae.evaluation.options import metric_selection
@@ -137,109 +141,3 @@ def evaluation_options(names, flag_values=FLAGS):
     else:
       values[name] = flag_values[name].value
   return EvaluationOptions(**values).validate()
-
-
-def flag_message(error):
-  """The error's message with the parameters it names written as --flags.
-
-  Every `name=` is rewritten, and otherwise the first mention of the name.
-  """
-  message = str(error)
-  for name in getattr(error, "params", ()):
-    pattern = rf"(?<![\w-]){re.escape(name)}(?!\w)"
-    message, count = re.subn(pattern + "(?==)", "--" + name, message)
-    if not count:
-      message = re.sub(pattern, "--" + name, message, count=1)
-  return message
-
-
-def fail(program, message, code=2):
-  """One clear line on stderr and a non-zero exit."""
-  sys.stderr.write(f"{program}: error: {message}\n")
-  sys.exit(code)
-
-
-def parse(argv):
-  """absl flags parser that reports errors as one line (exit 2)."""
-  program = os.path.basename(argv[0])
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    fail(program, str(e).splitlines()[0])
-  except OSError as e:  # An unreadable --flagfile.
-    fail(program, f"cannot read flagfile: {e}")
-
-
-def no_arguments(program, argv):
-  """Fails (exit 2) on positional arguments."""
-  if len(argv) > 1:
-    fail(program, f"unexpected arguments: {' '.join(argv[1:])}")
-
-
-def import_tensorflow_quietly():
-  """Imports TensorFlow with its C++ start-up lines kept off stderr.
-
-  TF 2.21 logs through absl before logging is initialised, which
-  TF_CPP_MIN_LOG_LEVEL does not silence; those lines (oneDNN, CUDA probing;
-  TFP's import repeats them) would bury tfvae's own one-line messages. They are
-  captured and shown only if the import fails (or always with
-  TF_CPP_MIN_LOG_LEVEL=0 or 1). stderr is restored afterwards, so real
-  warnings and errors still show. Python-side INFO logs (absl, e.g. one line
-  per checkpoint save) are lowered to warnings unless --verbosity is given.
-  """
-  import logging as std_logging  # pylint: disable=import-outside-toplevel
-  import tempfile  # pylint: disable=import-outside-toplevel
-  quiet_python = "verbosity" in FLAGS and not FLAGS["verbosity"].present
-  if quiet_python:
-    logging.set_verbosity(logging.WARNING)
-  # Keras notes that a tf.data input ignores fit(shuffle=...): ours is shuffled.
-  warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
-  if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
-    import tensorflow  # pylint: disable=import-outside-toplevel,unused-import
-    return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile() as captured:
-    os.dup2(captured.fileno(), 2)
-    try:
-      import tensorflow as tf  # pylint: disable=import-outside-toplevel
-      # pylint: disable-next=import-outside-toplevel,unused-import
-      import tensorflow_probability
-      tf.config.list_physical_devices()  # Device start-up notices come here.
-    except BaseException:
-      os.dup2(saved, 2)
-      captured.seek(0)
-      sys.stderr.write(captured.read().decode(errors="replace"))
-      raise
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
-  if quiet_python:
-    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
-
-
-def run_guarded(program, fn):
-  """Runs fn(); TfvaeError and Ctrl-C become one line and a non-zero exit."""
-  try:
-    return fn()
-  except TfvaeError as e:
-    fail(program, flag_message(e))
-  except OSError as e:  # Disk full, read-only, permissions: not bad input.
-    where = f" ({e.filename})" if e.filename else ""
-    fail(program, f"{e.strerror or e}{where}", code=1)
-  except KeyboardInterrupt:
-    fail(program, "interrupted", code=130)
-
-
-def run_program(main):
-  """Runs `main(argv)` under absl with the one-line flag errors.
-
-  The program's flags are listed by --helpshort as its own (absl lists only
-  the flags defined in the main module there).
-  """
-  from absl import app  # pylint: disable=import-outside-toplevel
-  for module, defined in list(FLAGS.flags_by_module_dict().items()):
-    if module.startswith("tfvae."):
-      for flag in defined:
-        FLAGS.register_flag_by_module(sys.argv[0], flag)
-  app.run(main, flags_parser=parse)

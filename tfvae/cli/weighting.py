@@ -20,7 +20,7 @@ import re
 from absl import app
 from absl import flags
 
-from tfvae.cli import flags as cli
+from tfvae.cli import guard as cli
 
 PROGRAM = "weighting.py"
 FLAGS = flags.FLAGS
@@ -40,7 +40,7 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string(
       "from", None,
       "The convention to read: pythae | disentanglement_lib | disent | "
-      "keras_example | question | tfvae, or flagfile:PATH (a tfvae "
+      "keras_example | question | tvae | tfvae, or flagfile:PATH (a tfvae "
       "flagfile), run:DIR (a tfvae run directory), gin:PATH (a "
       "disentanglement_lib gin file), pythae_config:PATH (a pythae "
       "model_config.json).", **d)
@@ -59,6 +59,11 @@ def define_flags(flag_values=FLAGS):
       "disentanglement_lib l2|bernoulli; disent mse|mse4|normal|bce|"
       "bernoulli|continuous_bernoulli; question l2|bce; tfvae gaussian|"
       "bernoulli|continuous_bernoulli.", **d)
+  flags.DEFINE_float("loss_factor", None, "tvae: CTGAN/SDV TVAE's "
+                     "loss_factor on the reconstruction (default 2).", **d)
+  flags.DEFINE_string("columns", None, "tvae: the table's tfvae column spec "
+                      "(gaussian:4,categorical:3,...), carried into the "
+                      "tfvae flags.", **d)
   flags.DEFINE_string("rec_reduction", None, "question / tfvae: sum | mean "
                       "of the reconstruction over features.", **d)
   flags.DEFINE_string("kl_reduction", None, "question / tfvae: sum | mean of "
@@ -87,7 +92,8 @@ def define_flags(flag_values=FLAGS):
 
 _READ_FLAGS = ("beta", "gamma", "c_max", "iteration_threshold",
                "reconstruction_loss", "rec_reduction", "kl_reduction",
-               "loss_reduction", "input_shape", "latent_dim", "sigma")
+               "loss_reduction", "input_shape", "latent_dim", "sigma",
+               "loss_factor", "columns")
 
 
 # --------------------------------------------------------------- formatting

@@ -9,8 +9,8 @@
 
 Readers (one module each, each names the peer version and file it follows):
 `pythae`, `disentanglement_lib` (also gin files), `disent`, `keras_example`,
-`question`, `tfvae` (its flags), `flagfile` and `run` (tfvae flagfiles and run
-directories). The math is `tfvae.objectives.weighting`; see
+`question`, `tvae` (CTGAN/SDV), `tfvae` (its flags), `flagfile` and
+`run` (tfvae flagfiles and run directories). The math is `tfvae.objectives.weighting`; see
 `tfvae.conventions.convention` for the units. Plain Python: no TensorFlow.
 """
 
@@ -27,6 +27,7 @@ from tfvae.conventions import native
 from tfvae.conventions import pythae
 from tfvae.conventions import question
 from tfvae.conventions import rundir
+from tfvae.conventions import tvae
 from tfvae.conventions.convention import Capacity
 from tfvae.conventions.convention import Convention
 from tfvae.errors import ConfigError
@@ -38,6 +39,7 @@ PEERS = {
     "disent": disent,
     "keras_example": keras_example,
     "question": question,
+    "tvae": tvae,
     "tfvae": native,
 }
 # Sources that are files (--from=KIND:PATH).

@@ -9,8 +9,9 @@ the K = prod(event_shape) features, `kl` the analytic KL summed or averaged
 over the J latent dimensions, `w` the weight as written and `c` a constant
 factor on the reduced reconstruction term. The reconstruction term is one of
 
-- `"nll"`: the negative log-likelihood of a named decoder distribution
-  (`bernoulli`, `continuous_bernoulli`, or `gaussian` with a fixed sigma);
+- `"nll"`: the negative log-likelihood of a decoder distribution registered
+  in `tfvae.likelihoods` (`bernoulli`, `categorical`, `columns`, ..., or
+  `gaussian` with a fixed sigma);
 - `"squared_error"`: squared error, which is the NLL of a Gaussian with
   sigma^2 = 1 / (2 c) up to a constant (so `c` picks the implied sigma:
   the question's SSE is sigma^2 = 1/2, pythae's 0.5 SSE is sigma^2 = 1);
@@ -30,7 +31,9 @@ Gaussian conventions are the same objective when their `beta_l2` agree; two
 Bernoulli ones when their `beta_eff` agree. A squared-error objective and a
 cross-entropy one are never the same objective.
 
-This module is plain Python (no TensorFlow): it only converts numbers.
+This module is plain Python: it only converts numbers. Checking a
+likelihood's name reads the registry of `tfvae.likelihoods` (which loads
+TensorFlow) the first time a convention names one that is not built in.
 """
 
 import dataclasses
@@ -41,7 +44,8 @@ from tfvae.errors import ConfigError
 from tfvae.objectives import weighting
 
 RECONSTRUCTIONS = ("nll", "squared_error", "bce")
-LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+# Names known without reading the registry (the translator stays light).
+BUILT_IN_LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 REDUCTIONS = weighting.REDUCTIONS
 # tfvae's --sigma modes whose value is only known after training.
 SIGMA_MODES = ("learned", "learned_channel", "learned_pixel", "optimal")
@@ -103,6 +107,8 @@ class Convention:
     sigma: for a Gaussian NLL, its fixed sigma (a number), or one of
       SIGMA_MODES when it is fitted during training (unknown beforehand).
     factor: the constant multiplying the reduced reconstruction term.
+    likelihood_settings: (flag, value) pairs of the likelihood family's own
+      settings that the tfvae flags must carry (e.g. ("columns", "...")).
     capacity: a `Capacity` when the weight multiplies |KL - C(t)|.
     name: the peer ("pythae", "question", ...); label: one line describing
       the variant; formula: the loss as the peer writes it; weight_name: the
@@ -120,6 +126,7 @@ class Convention:
   sigma: Union[float, str, None] = None
   factor: float = 1.0
   capacity: Optional[Capacity] = None
+  likelihood_settings: Tuple[Tuple[str, str], ...] = ()
   name: str = "custom"
   label: str = ""
   formula: str = ""
@@ -132,9 +139,8 @@ class Convention:
                         f"{', '.join(RECONSTRUCTIONS)}, got "
                         f"{self.reconstruction!r}")
     if self.reconstruction == "nll":
-      if self.likelihood not in LIKELIHOODS:
-        raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}"
-                          f" for an NLL reconstruction, got {self.likelihood!r}")
+      if self.likelihood not in BUILT_IN_LIKELIHOODS:
+        registered_likelihood(self.likelihood)
     elif self.likelihood is not None:
       raise ConfigError(f"likelihood is implied by reconstruction="
                         f"{self.reconstruction!r}; do not give it")
@@ -295,6 +301,7 @@ class Convention:
         flags["sigma"] = _format_number(math.sqrt(self.sigma2))
       else:
         flags["sigma"] = self.sigma
+    flags.update(self.likelihood_settings)
     flags["rec_reduction"] = self.rec_reduction
     flags["kl_reduction"] = self.kl_reduction
     weight = self.weight / self.nll_factor
@@ -339,6 +346,17 @@ class Convention:
         "command": self.tfvae_command(),
         "notes": list(self.notes),
     }
+
+
+def registered_likelihood(name):
+  """The likelihood family registered as `name` (reads the registry)."""
+  from tfvae import likelihoods  # pylint: disable=import-outside-toplevel
+  return likelihoods.lookup(name)
+
+
+def likelihood_meaning(name) -> dict:
+  """What a KL weight means for the family `name` (its translator entry)."""
+  return registered_likelihood(name).translator_entry()
 
 
 def _format_number(value: float) -> str:

@@ -83,6 +83,6 @@ def event_shape_of(dataset, input_shape=None):
 def read(path, input_shape=None):
   """The convention of a tfvae flagfile."""
   values = typed(parse(path))
-  shape = event_shape_of(values.get("dataset", native.DEFAULTS["dataset"]),
+  shape = event_shape_of(values.get("dataset", native.defaults()["dataset"]),
                          input_shape)
   return native.from_config(values, shape)

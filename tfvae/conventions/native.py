@@ -15,9 +15,11 @@ training (read the finished run). The same fields come from flagfiles
 (`tfvae.conventions.rundir`), which both call `from_config`.
 """
 
+import dataclasses
 import math
 
 from tfvae.conventions import _common
+from tfvae.conventions import convention as convention_lib
 from tfvae.conventions.convention import Capacity
 from tfvae.conventions.convention import Convention
 from tfvae.conventions.convention import SIGMA_MODES
@@ -27,17 +29,28 @@ from tfvae.objectives import weighting
 PEER = "tfvae"
 VERSION = "tfvae 0.2.0"
 SOURCE = "tfvae/config/"
-LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
-# The defaults of the flags read here (tfvae.config; a test checks
-# they still agree).
-DEFAULTS = {
-    "model": "vae", "reference_rec": "l2", "likelihood": "gaussian",
-    "sigma": "learned", "rec_reduction": "sum", "kl_reduction": "sum",
-    "beta": None, "beta_norm": None, "latent_dim": 8, "balancer": "none",
-    "capacity_gamma": 1000.0, "capacity_max": 25.0, "capacity_steps": 100000,
-    "kl_schedule": "constant", "kl_stop": None, "free_bits": 0.0,
-    "dataset": "digits",
-}
+
+
+def defaults():
+  """Every flag's default, read from the config (`tfvae.config`)."""
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  return ExperimentConfig().to_flat()
+
+
+def likelihood_names():
+  """The registered likelihood families (`tfvae.likelihoods`)."""
+  from tfvae import likelihoods  # pylint: disable=import-outside-toplevel
+  return likelihoods.names()
+
+
+def _family_settings(likelihood, values):
+  """(flag, value) of the family's own settings given in `values` (other
+  than the Gaussian's sigma, which the convention carries itself)."""
+  from tfvae import likelihoods  # pylint: disable=import-outside-toplevel
+  fields = dataclasses.fields(likelihoods.lookup(likelihood).Settings)
+  return tuple((f.name, str(values[f.name])) for f in fields
+               if f.name in values and f.name != "sigma" and
+               values[f.name] is not None and values[f.name] != f.default)
 # Event shapes of tfvae's built-in data sets.
 DATASET_SHAPES = {"digits": (8, 8, 1), "dsprites": (64, 64, 1)}
 
@@ -61,14 +74,14 @@ def _label(likelihood, sigma, rec, kl):
 
 
 def _convention(likelihood, sigma, rec, kl, weight, event_shape, latent_dim,
-                capacity=None, notes=()):
+                capacity=None, notes=(), settings=()):
   regularizer = "gamma |KL_sum - C(t)|" if capacity else f"beta KL_{kl}"
   formula = f"NLL_{rec} + {regularizer}"
   return Convention(
       "nll", event_shape, latent_dim, weight=weight, rec_reduction=rec,
       kl_reduction=kl, likelihood=likelihood,
       sigma=sigma if likelihood == "gaussian" else None, capacity=capacity,
-      name=PEER, label=_label(likelihood, sigma, rec, kl), formula=formula,
+      likelihood_settings=tuple(settings), name=PEER, label=_label(likelihood, sigma, rec, kl), formula=formula,
       weight_name="--capacity_gamma" if capacity else "--beta", notes=notes)
 
 
@@ -76,7 +89,8 @@ def read(beta=None, reconstruction_loss="gaussian", sigma=None,
          rec_reduction="sum", kl_reduction="sum", input_shape=None,
          latent_dim=None):
   """tfvae's flags: `reconstruction_loss` is `--likelihood`."""
-  _common.choice("reconstruction_loss", reconstruction_loss, LIKELIHOODS)
+  _common.choice("reconstruction_loss", reconstruction_loss,
+                 likelihood_names())
   if sigma is not None and reconstruction_loss != "gaussian":
     raise ConfigError(f"sigma applies to a Gaussian decoder; "
                       f"{reconstruction_loss} has none")
@@ -100,7 +114,7 @@ def from_config(values, event_shape, final_metrics=None):
     final_metrics: a finished run's final_metrics.json, or None: it supplies
       the fitted sigma and a weight set during training.
   """
-  v = dict(DEFAULTS)
+  v = defaults()
   v.update({k: val for k, val in values.items() if val is not None or
             k in ("beta", "beta_norm", "kl_stop")})
   final = final_metrics or {}
@@ -120,7 +134,9 @@ def from_config(values, event_shape, final_metrics=None):
         formula=("SSE" if kind == "squared_error" else "BCE_sum") +
         " + KL_sum", weight_name="(none)")
   _common.choice("model", v["model"], ("vae", "reference"))
-  likelihood = _common.choice("likelihood", v["likelihood"], LIKELIHOODS)
+  likelihood = _common.choice("likelihood", v["likelihood"],
+                              likelihood_names())
+  settings = _family_settings(likelihood, v)
   sigma = _sigma_value(v["sigma"]) if likelihood == "gaussian" else None
   notes = []
   if isinstance(sigma, str) and sigma in ("learned", "optimal"):
@@ -143,7 +159,7 @@ def from_config(values, event_shape, final_metrics=None):
     capacity = Capacity(float(v["capacity_max"]), int(v["capacity_steps"]))
     return _convention(likelihood, sigma, v["rec_reduction"], "sum",
                        float(v["capacity_gamma"]), event_shape, latent_dim,
-                       capacity, tuple(notes))
+                       capacity, tuple(notes), settings)
   if balancer in ("geco", "controlvae") or v["kl_schedule"] != "constant":
     what = (f"--balancer={balancer}" if balancer != "none" else
             f"--kl_schedule={v['kl_schedule']}")
@@ -170,14 +186,15 @@ def from_config(values, event_shape, final_metrics=None):
                  "below the floor")
   return _convention(likelihood, sigma, v["rec_reduction"], v["kl_reduction"],
                      float(weight), event_shape, latent_dim, None,
-                     tuple(notes))
+                     tuple(notes), settings)
 
 
 def targets(event_shape, latent_dim, sigma=None):
   """tfvae in both reductions and with a capacity (the capacity's numbers
   are the source's); a Gaussian keeps `sigma` (the source's)."""
   likelihoods = (["gaussian"] if sigma is not None else []) + [
-      "bernoulli", "continuous_bernoulli"]
+      name for name in convention_lib.BUILT_IN_LIKELIHOODS
+      if name != "gaussian"]
   out = []
   for red in ("sum", "mean"):
     for likelihood in likelihoods:

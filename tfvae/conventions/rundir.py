@@ -68,7 +68,7 @@ def read(logdir, input_shape=None):
       shape = _common.parse_shape(data["image_shape"], "image_shape")
     else:
       shape = flagfile.event_shape_of(
-          values.get("dataset", native.DEFAULTS["dataset"]))
+          values.get("dataset", native.defaults()["dataset"]))
   final = _read_json(os.path.join(logdir, "final_metrics.json"),
                      "final_metrics.json", required=False)
   return native.from_config(values, shape, final)
