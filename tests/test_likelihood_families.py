@@ -268,7 +268,8 @@ def test_discretized_gaussian_matches_scipy(log_scale_range):
 
 
 def test_discretized_data_and_settings_checks():
-  for lik in (likelihoods.DiscretizedLogistic(), likelihoods.DiscretizedGaussian()):
+  for lik in (likelihoods.DiscretizedLogistic(),
+              likelihoods.DiscretizedGaussian()):
     assert lik.check_data(np.arange(256) / 255.0) == []
     for bad, words in ((np.arange(256) / 256.0, "off that grid"),
                        (np.arange(256, dtype=np.float64), "divide by 255"),

@@ -22,7 +22,8 @@ Pitfalls:
 - The density is 0 or infinite at x = 0 and x = 1, where image data pile up
   (black background, saturated pixels). Like the authors' Beta VAE
   (cunningham-lab/cb_and_cc, `cb/beta_distr_vae_mnist.ipynb`), x is clipped to
-  [clip, 1 - clip] first, clip = 1e-4 by default (`beta_clip`). The clipped
+  [clip, 1 - clip] first (in float32: 1 - 1e-4 is 0.99989998 there),
+  clip = 1e-4 by default (`beta_clip`). The clipped
   value is what is scored, so a boundary pixel's NLL depends on `clip`: the NLL
   of data with many 0 / 1 values is not comparable across clips, and can be
   very negative (a Beta with a < 1 puts unbounded density near 0).
