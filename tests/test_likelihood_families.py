@@ -267,6 +267,26 @@ def test_discretized_gaussian_matches_scipy(log_scale_range):
       lik.mean(params).numpy(), np.clip(0.5 * (loc + 1.0), 0, 1), rtol=1e-6)
 
 
+def test_discretized_gaussian_branches_join():
+  # log scales sweep the switch between the exact and the midpoint forms.
+  lik = likelihoods.DiscretizedGaussian()
+  levels = np.repeat(np.arange(256)[:, None], 81, axis=1)
+  log_scale = np.broadcast_to(np.linspace(-6.0, 2.0, 81, dtype=np.float32),
+                              levels.shape)
+  loc = np.full(levels.shape, 0.3, np.float32)
+  params = np.concatenate([loc, log_scale], axis=-1)
+  expected = -binned_normal_log_prob(levels, loc, log_scale)
+  got = lik.nll((levels / 255.0).astype(np.float32), params).numpy()
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+  # TFP's binned Normal (used for draws) is the same distribution.
+  moderate = np.s_[:, 30:60]
+  wide = np.concatenate([loc[moderate], log_scale[moderate]], axis=-1)
+  tfp_nll = -lik.distribution(wide).log_prob(
+      levels[moderate].astype(np.float32)).numpy()
+  np.testing.assert_allclose(tfp_nll, expected[moderate], rtol=2e-4,
+                             atol=2e-4)
+
+
 def test_discretized_data_and_settings_checks():
   for lik in (likelihoods.DiscretizedLogistic(),
               likelihoods.DiscretizedGaussian()):
