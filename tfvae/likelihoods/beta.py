@@ -15,7 +15,7 @@ a / (a + b).
 A normalised density on (0, 1) for grey levels, the alternative to the
 continuous Bernoulli that the continuous Bernoulli's authors compare with
 (Loaiza-Ganem & Cunningham, NeurIPS 2019, "The continuous Bernoulli: fixing a
-pervasive error in variational autoencoders", Sec. 5).
+pervasive error in variational autoencoders").
 
 Pitfalls:
 
