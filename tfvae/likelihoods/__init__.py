@@ -8,6 +8,10 @@ registry by name (`tfvae.likelihoods.base`):
 | bernoulli | `Bernoulli()` | binary data (logits; the BCE of the question and the Keras example on grey levels) |
 | continuous_bernoulli | `ContinuousBernoulli()` | grey levels in [0, 1], normalised |
 | gaussian | `Gaussian(sigma=..., mean=...)` | real values or [0, 1]; fixed, learned (shared, per channel, per feature) or optimal sigma |
+| beta | `Beta(clip=1e-4)` | values in (0, 1) (x clipped to [clip, 1 - clip]); two concentrations per feature |
+| discretized_logistic | `DiscretizedLogistic(num_mixtures=10, num_bits=8)` | n-bit levels k / (2^n - 1); PixelCNN++'s logistic mixture per subpixel, bits/dim as in the literature |
+| discretized_gaussian | `DiscretizedGaussian(num_bits=8)` | n-bit levels k / (2^n - 1); a binned Normal per subpixel (NVAE) |
+| columns | `Columns("gaussian:4,bernoulli:3,categorical:4")` | table rows of mixed column types; learned sigma per Gaussian column |
 
 `register(name)` adds a family (a user's own too), `lookup(name)` gives its
 class, `get(name, **kwargs)` builds one, `names()` lists them,
@@ -23,6 +27,10 @@ from tfvae.likelihoods.base import lookup
 from tfvae.likelihoods.base import names
 from tfvae.likelihoods.base import register
 from tfvae.likelihoods.bernoulli import Bernoulli
+from tfvae.likelihoods.beta import Beta
+from tfvae.likelihoods.columns import Columns
+from tfvae.likelihoods.discretized import DiscretizedGaussian
+from tfvae.likelihoods.discretized import DiscretizedLogistic
 from tfvae.likelihoods.bernoulli import ContinuousBernoulli
 from tfvae.likelihoods.gaussian import Gaussian
 from tfvae.likelihoods.gaussian import MIN_LOG_SIGMA
@@ -46,6 +54,7 @@ def __getattr__(name):
 
 
 __all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian",
+           "Beta", "DiscretizedLogistic", "DiscretizedGaussian", "Columns",
            "make_likelihood", "register", "lookup", "get", "names",
            "from_description", "softclip", "MIN_LOG_SIGMA", "SIGMA_MODES",
            "SUPPORTS"]
