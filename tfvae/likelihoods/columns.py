@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.config.base import option
+from tfvae.settings import option
 from tfvae.errors import ConfigError
 from tfvae.likelihoods.base import Likelihood
 from tfvae.likelihoods.base import data_error
