@@ -59,6 +59,7 @@ SLOW = (
     "tests/test_api.py::test_python_model_exports",
     "tests/test_any_shape_runs.py::",
     "tests/test_numbers_unchanged.py::",
+    "tests/test_family_runs.py::",
     "tests/test_kl_parts_training.py::",
     "tests/test_rerun.py::",
 )

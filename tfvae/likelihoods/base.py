@@ -11,7 +11,7 @@ exact in float32); a family that needs integers casts them itself.
 A family is one module of this package that declares, in one class:
 
 - its registry name (`@register("name")`), which is its `--likelihood=` value;
-- its typed settings (`Settings`, a dataclass of `tfvae.config.base.option`
+- its typed settings (`Settings`, a dataclass of `tfvae.settings.option`
   fields): the command line's flags, their help and the ignored-flag rules
   are generated from it, and `from_settings` builds the family from them;
 - its data support (`support`, a word shown to users) and `check_data`, the
