@@ -39,7 +39,8 @@ DEFAULTS = {
     "dataset": "digits",
 }
 # Event shapes of tfvae's built-in data sets.
-DATASET_SHAPES = {"digits": (8, 8, 1), "dsprites": (64, 64, 1)}
+DATASET_SHAPES = {"digits": (8, 8, 1), "dsprites": (64, 64, 1),
+                  "shapes_rgb": (32, 32, 3), "mixed_table": (9,)}
 
 
 def _sigma_value(sigma):
