@@ -160,7 +160,7 @@ def _as_events(array, source, values=False):
       raise DataError(f"{source}: the data contain NaN or infinite values")
     return array, 1.0
   if np.issubdtype(array.dtype, np.integer) and (values or array.ndim == 2):
-    if np.abs(array.astype(np.int64)).max() > MAX_EXACT_INTEGER:
+    if array.max() > MAX_EXACT_INTEGER or array.min() < -MAX_EXACT_INTEGER:
       raise DataError(f"{source}: integer values beyond 2**24 in magnitude "
                       "are not exact in float32")
     return array.astype(np.float32), 1.0
