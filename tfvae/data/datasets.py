@@ -140,7 +140,7 @@ def _as_images(array, source):
 
 
 def _as_events(array, source, values=False):
-  """Validates dtype and values of [N, ...] examples; returns them and the scale.
+  """Validates dtype and values of [N, ...] examples; returns (array, scale).
 
   uint8 is grey levels (scale 1/255) unless `values` says the numbers are
   ids or codes; other integers are values when `values` or when the array

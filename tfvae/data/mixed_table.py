@@ -16,7 +16,8 @@ The rows come from three latent factors, a mixture of the kind tabular VAEs
     z ~ N(0, I_2)                         two continuous factors
 
     real[:4]     = CLUSTER_MEANS[c] + z @ LOADINGS + 0.3 * eps,  eps ~ N(0, I_4)
-    binary[j]    ~ Bernoulli(sigmoid(z @ BINARY_WEIGHTS[:, j] + BINARY_BIAS[c, j]))
+    binary[j]    ~ Bernoulli(sigmoid(z @ BINARY_WEIGHTS[:, j]
+                             + BINARY_BIAS[c, j]))
     code4        = c with probability 0.9, else uniform among the other 3
     code3        ~ Categorical(softmax(z @ CODE3_WEIGHTS))
 
