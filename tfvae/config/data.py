@@ -8,7 +8,7 @@ from tfvae.errors import ConfigError
 
 BINARIZATIONS = ("none", "static", "dynamic")
 DATASET_PREFIXES = ("npz:", "tfds:", "images:", "dsprites_npz:")
-BUILTIN_DATASETS = ("digits", "dsprites")
+BUILTIN_DATASETS = ("digits", "dsprites", "shapes_rgb", "mixed_table")
 # Kinds whose argument is a path on disk (checked when the data loads).
 PATH_KINDS = ("npz", "images", "dsprites_npz")
 
@@ -19,6 +19,8 @@ class DataConfig(Section):
 
   dataset: str = option(
       "digits", "digits (default, offline), dsprites (procedural, offline), "
+      "shapes_rgb (generated 32x32 colour shapes with known factors), "
+      "mixed_table (generated table of mixed column types), "
       "npz:PATH, images:DIR, tfds:NAME[:SPLIT] (needs network), "
       "dsprites_npz:PATH (the original dSprites file).")
   binarization: Literal["none", "static", "dynamic"] = option(
@@ -28,11 +30,13 @@ class DataConfig(Section):
       0.1, "Fraction held out for validation (when the data set has no test "
       "split).")
   max_examples: Optional[int] = option(
-      None, "Use only the first N examples (quick experiments).")
+      None, "Use only the first N examples (quick experiments); for the "
+      "generated shapes_rgb and mixed_table, how many to generate (default "
+      "20000).")
 
   @property
   def dataset_kind(self) -> str:
-    """`digits`, `dsprites`, `npz`, `tfds`, `images` or `dsprites_npz`."""
+    """A built-in name, or `npz`, `tfds`, `images` or `dsprites_npz`."""
     if self.dataset in BUILTIN_DATASETS:
       return self.dataset
     return self.dataset.split(":", 1)[0]
@@ -49,7 +53,8 @@ class DataConfig(Section):
         not self.dataset.startswith(DATASET_PREFIXES)):
       raise ConfigError(
           f"dataset={self.dataset!r} is not one of digits, dsprites, "
-          "npz:PATH, images:DIR, tfds:NAME, dsprites_npz:PATH",
+          "shapes_rgb, mixed_table, npz:PATH, images:DIR, tfds:NAME, "
+          "dsprites_npz:PATH",
           params=("dataset",))
     if self.dataset_kind in ("npz", "images", "tfds", "dsprites_npz"):
       if not self.dataset_argument:

@@ -5,7 +5,8 @@ includes another file (relative paths are tried from the working directory,
 as absl does, then from the including file's directory); later values win.
 Boolean `--name` / `--noname` lines are accepted and ignored here. The
 event shape comes from `--dataset` for tfvae's built-in data sets (digits
-8x8x1, dsprites 64x64x1), else from `input_shape`.
+8x8x1, dsprites 64x64x1, shapes_rgb 32x32x3, mixed_table [9]), else from
+`input_shape`.
 """
 
 import os

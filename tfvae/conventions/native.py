@@ -52,7 +52,8 @@ def _family_settings(likelihood, values):
                if f.name in values and f.name != "sigma" and
                values[f.name] is not None and values[f.name] != f.default)
 # Event shapes of tfvae's built-in data sets.
-DATASET_SHAPES = {"digits": (8, 8, 1), "dsprites": (64, 64, 1)}
+DATASET_SHAPES = {"digits": (8, 8, 1), "dsprites": (64, 64, 1),
+                  "shapes_rgb": (32, 32, 3), "mixed_table": (9,)}
 
 
 def _sigma_value(sigma):

@@ -6,23 +6,39 @@ Sources (`--dataset`):
   grey levels 0..16), shipped with the package, no network.
 - `dsprites`: the procedural dSprites-like set (`tfvae.data.dsprites`), 64x64,
   streamed, never materialised.
+- `shapes_rgb`: generated 32x32 colour shapes with six known factors
+  (`tfvae.data.shapes_rgb`), uint8 with scale 1/255; 20,000 images unless
+  `max_examples` asks for another number.
+- `mixed_table`: a generated table of 4 real, 3 binary, a 4-way and a 3-way
+  categorical column from three known factors (`tfvae.data.mixed_table`),
+  float32 rows used as they are; the data set carries its `columns` spec.
 - `dsprites_npz:PATH`: the original dSprites `.npz`, read lazily.
 - `npz:PATH`: user arrays under key `x` (or `images`, or the only array) of
   any event shape: vectors [N, D], sequences [N, T, D], images [N, H, W, C];
   a uint8 [N, H, W] array (or any [N, H, W] with the conv network) is a
   grey-level image set and gets a channel axis. uint8 (0..255) or float
   (real-valued data welcome: the Gaussian's mean then is unconstrained).
+  Integer arrays are values, kept as they are (scale 1): token ids [N, T]
+  and table rows [N, D] of any integer dtype, and any integer array (uint8
+  included) when the archive also holds `num_classes`, `vocab` or
+  `columns`; without those keys uint8 stays 0..255 levels (scale 1/255).
+  The optional keys are carried to the data set: `num_classes` (an integer),
+  `vocab` (1-D strings, one per id; it implies `num_classes`), `columns` (a
+  column spec such as "gaussian:4,bernoulli:3,categorical:4").
 - `images:DIR`: a folder of PNG/JPEG files of one size.
 - `tfds:NAME[:SPLIT]`: any TFDS image data set with an `image` feature (mnist,
   fashion_mnist, binarized_mnist, cifar10, ...) for users with network.
 
 In-memory data stays in its compact dtype (uint8 for images) until a batch is
 made; `scale` turns stored values into [0, 1] floats inside the pipeline.
+Integer values (ids, codes) are stored as float32, which holds them exactly
+below 2**24. Binarisation applies to images only: a data set of values
+(integers, or the mixed table) refuses it.
 """
 
 import dataclasses
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -30,6 +46,15 @@ from tfvae.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 VALIDATION_SEED_OFFSET = 7919
+# Optional npz keys describing the values, carried to the data set.
+NPZ_META_KEYS = ("num_classes", "vocab", "columns")
+# Generated data sets are the same for every run: the training seed only
+# chooses the validation split, as for digits.
+GENERATION_SEED = 0
+# Generated data sets (`tfvae.data.shapes_rgb`, `tfvae.data.mixed_table`).
+GENERATED = ("shapes_rgb", "mixed_table")
+# float32 holds every integer of magnitude up to 2**24 exactly.
+MAX_EXACT_INTEGER = 2**24
 
 
 @dataclasses.dataclass
@@ -43,6 +68,16 @@ class ImageData:
     support: "binary" ({0,1}), "unit" ([0,1]) or "real" (anything else),
       measured on the data.
     stream: optional object with `tf_dataset(batch_size, indices, shuffle_seed)`.
+    columns: the column spec of a table ("gaussian:4,bernoulli:3,..."), for
+      `--likelihood=columns`; None for other data.
+    num_classes, vocab: the number of classes of integer ids and their
+      names (from an npz's optional keys); None when not given.
+    values: True when the stored numbers are values (ids, codes, table
+      rows) that must not be binarised.
+    factor_names, train_factors, validation_factors: the known generative
+      factors of a generated set, one row per example of each split.
+    ground_truth: the full factor grid with disentanglement_lib's
+      ground-truth interface (`sample_factors`, ...), or None.
   """
 
   name: str
@@ -52,6 +87,14 @@ class ImageData:
   support: str
   stream: object = None
   num_train: int = 0
+  columns: Optional[str] = None
+  num_classes: Optional[int] = None
+  vocab: Optional[Tuple[str, ...]] = None
+  values: bool = False
+  factor_names: Optional[Tuple[str, ...]] = None
+  train_factors: Optional[np.ndarray] = None
+  validation_factors: Optional[np.ndarray] = None
+  ground_truth: object = None
 
   @property
   def event_shape(self):
@@ -96,23 +139,35 @@ def _as_images(array, source):
   return _as_events(array, source)
 
 
-def _as_events(array, source):
-  """Validates dtype and values of [N, ...] examples; returns them and the scale."""
+def _as_events(array, source, values=False):
+  """Validates dtype and values of [N, ...] examples; returns (array, scale).
+
+  uint8 is grey levels (scale 1/255) unless `values` says the numbers are
+  ids or codes; other integers are values when `values` or when the array
+  is [N, D] (token ids, table rows), stored as float32 with scale 1.
+  """
   array = np.asarray(array)
   if array.ndim < 2:
     raise DataError(f"{source}: expected examples of shape [N, ...] with at "
                     f"least one feature axis, got shape {array.shape}")
   if array.shape[0] == 0:
     raise DataError(f"{source}: the data set is empty")
-  if array.dtype == np.uint8:
+  if array.dtype == np.uint8 and not values:
     return array, 1.0 / 255.0
   if np.issubdtype(array.dtype, np.floating):
     array = array.astype(np.float32)
     if not np.all(np.isfinite(array)):
       raise DataError(f"{source}: the data contain NaN or infinite values")
     return array, 1.0
-  raise DataError(f"{source}: unsupported dtype {array.dtype}; use uint8 "
-                  "(0..255) or float")
+  if np.issubdtype(array.dtype, np.integer) and (values or array.ndim == 2):
+    if array.max() > MAX_EXACT_INTEGER or array.min() < -MAX_EXACT_INTEGER:
+      raise DataError(f"{source}: integer values beyond 2**24 in magnitude "
+                      "are not exact in float32")
+    return array.astype(np.float32), 1.0
+  raise DataError(f"{source}: unsupported dtype {array.dtype} for shape "
+                  f"{array.shape}; use uint8 images (0..255), float, or "
+                  "integer ids [N, T] / table rows [N, D] (other integer "
+                  "shapes need a num_classes, vocab or columns key)")
 
 
 def load_digits():
@@ -123,26 +178,85 @@ def load_digits():
 
 
 def load_npz(path, images=False):
-  """An npz array as events; `images` (the conv network) or a uint8
-  [N, H, W] array means grey-level images, which get a channel axis."""
+  """An npz array as events and its scale (see `read_npz`)."""
+  array, scale, _ = read_npz(path, images)
+  return array, scale
+
+
+def read_npz(path, images=False):
+  """An npz array as events, its scale and the archive's optional keys.
+
+  `images` (the conv network) or a uint8 [N, H, W] array means grey-level
+  images, which get a channel axis, unless the archive's `num_classes`,
+  `vocab` or `columns` key says the numbers are values.
+
+  Returns:
+    (array, scale, meta): meta holds the keys of `NPZ_META_KEYS` present
+    (`num_classes` int, `vocab` tuple of str, `columns` str) and
+    `values: True` when the numbers are values (integers kept as they are,
+    or any array with one of those keys).
+  """
+  source = f"npz:{path}"
   try:
     with np.load(path, allow_pickle=False) as archive:
       keys = list(archive.keys())
+      data_keys = [k for k in keys if k not in NPZ_META_KEYS]
       key = next((k for k in ("x", "images") if k in keys), None)
       if key is None:
-        if len(keys) != 1:
-          raise DataError(f"npz:{path}: expected an array named 'x' or "
+        if len(data_keys) != 1:
+          raise DataError(f"{source}: expected an array named 'x' or "
                           f"'images' (found {', '.join(keys) or 'none'})")
-        key = keys[0]
+        key = data_keys[0]
       array = archive[key]
+      meta = _npz_meta({k: archive[k] for k in NPZ_META_KEYS if k in keys},
+                       source)
   except DataError:
     raise
   except Exception as e:  # zipfile/pickle/format errors all mean a bad file.
-    raise DataError(f"npz:{path}: cannot read as .npz ({type(e).__name__}: "
+    raise DataError(f"{source}: cannot read as .npz ({type(e).__name__}: "
                     f"{e})") from None
-  if images or (array.ndim == 3 and array.dtype == np.uint8):
-    return _as_images(array, f"npz:{path}")
-  return _as_events(array, f"npz:{path}")
+  integer = np.issubdtype(array.dtype, np.integer)
+  if meta:
+    array, scale = _as_events(array, source, values=True)
+  elif images or (array.ndim == 3 and array.dtype == np.uint8):
+    array, scale = _as_images(array, source)
+  else:
+    array, scale = _as_events(array, source)
+  if meta or (integer and scale == 1.0):
+    meta["values"] = True
+  return array, scale, meta
+
+
+def _npz_meta(raw, source):
+  """Validates an npz's optional `num_classes`, `vocab` and `columns`."""
+  meta = {}
+  if "num_classes" in raw:
+    value = raw["num_classes"]
+    if (value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or
+        int(value) < 2):
+      raise DataError(f"{source}: num_classes must be one integer >= 2, got "
+                      f"{value.tolist()!r}")
+    meta["num_classes"] = int(value)
+  if "vocab" in raw:
+    value = raw["vocab"]
+    if value.ndim != 1 or value.dtype.kind not in "US" or value.size < 2:
+      raise DataError(f"{source}: vocab must be a 1-D array of at least 2 "
+                      f"strings, got dtype {value.dtype} shape {value.shape}")
+    vocab = tuple(v.decode() if isinstance(v, bytes) else str(v)
+                  for v in value.tolist())
+    if meta.setdefault("num_classes", len(vocab)) != len(vocab):
+      raise DataError(f"{source}: vocab has {len(vocab)} entries but "
+                      f"num_classes is {meta['num_classes']}")
+    meta["vocab"] = vocab
+  if "columns" in raw:
+    value = raw["columns"]
+    if value.ndim != 0 or value.dtype.kind not in "US" or not str(
+        value.item()).strip():
+      raise DataError(f"{source}: columns must be one non-empty string such "
+                      "as 'gaussian:4,categorical:3'")
+    item = value.item()
+    meta["columns"] = item.decode() if isinstance(item, bytes) else str(item)
+  return meta
 
 
 def load_image_folder(directory):
@@ -240,11 +354,15 @@ def load_data(config):
   kind, argument = config.data.dataset_kind, config.data.dataset_argument
   if kind in ("dsprites", "dsprites_npz"):
     return _load_dsprites(config)
+  if kind in GENERATED:
+    return _load_generated(config)
   validation = None
+  meta = {}
   if kind == "digits":
     images, scale = load_digits()
   elif kind == "npz":
-    images, scale = load_npz(argument, config.model.architecture == "conv")
+    images, scale, meta = read_npz(argument,
+                                   config.model.architecture == "conv")
   elif kind == "images":
     images, scale = load_image_folder(argument)
   elif kind == "tfds":
@@ -263,6 +381,8 @@ def load_data(config):
     train = images
     if config.data.max_examples is not None:
       validation = validation[:config.data.max_examples]
+  if meta.get("values"):
+    _check_no_binarization(config, "holds values (ids or codes)")
   if config.data.binarization == "static":
     train = static_binarize(train, scale, config.training.seed)
     validation = static_binarize(validation, scale, config.training.seed + 1)
@@ -270,7 +390,54 @@ def load_data(config):
   support = _support(train, scale)
   return ImageData(name=config.data.dataset, train=train,
                    validation=validation, scale=scale, support=support,
-                   num_train=int(train.shape[0]))
+                   num_train=int(train.shape[0]), **meta)
+
+
+def _check_no_binarization(config, what):
+  if config.data.binarization != "none":
+    raise DataError(f"binarization={config.data.binarization}: "
+                    f"{config.data.dataset} {what}, which cannot be "
+                    "binarised; use binarization=none",
+                    params=("binarization",))
+
+
+def _load_generated(config):
+  """A generated set of `max_examples` (or its default number of) examples,
+  split by the training seed; its factors follow the split."""
+  # pylint: disable=import-outside-toplevel
+  from tfvae.data import mixed_table
+  from tfvae.data import shapes_rgb
+  kind = config.data.dataset_kind
+  module = shapes_rgb if kind == "shapes_rgb" else mixed_table
+  num = config.data.max_examples or module.DEFAULT_NUM_EXAMPLES
+  extra = {}
+  if kind == "shapes_rgb":
+    if config.data.binarization == "static":
+      # Its factor metrics score the stored grey levels at scale 1/255.
+      raise DataError("binarization=static: shapes_rgb keeps its colour "
+                      "levels; use binarization=dynamic or none",
+                      params=("binarization",))
+    num = min(num, shapes_rgb.NUM_IMAGES)
+    scale, support = shapes_rgb.SCALE, None
+    extra["ground_truth"] = shapes_rgb.ShapesRGB()
+  else:
+    _check_no_binarization(config, "is a table of mixed column types")
+    scale, support = 1.0, "real"
+    extra.update(columns=mixed_table.COLUMNS, values=True)
+  examples, factors = module.generate(num, GENERATION_SEED)
+  if config.data.validation_fraction > 0:
+    train_idx, val_idx = split_validation(
+        np.arange(num), config.data.validation_fraction, config.training.seed)
+  else:
+    train_idx = val_idx = np.arange(num)
+  train, validation = examples[train_idx], examples[val_idx]
+  return ImageData(name=config.data.dataset, train=train,
+                   validation=validation, scale=scale,
+                   support=support or _support(train, scale),
+                   num_train=int(train.shape[0]),
+                   factor_names=module.FACTOR_NAMES,
+                   train_factors=factors[train_idx],
+                   validation_factors=factors[val_idx], **extra)
 
 
 def _load_dsprites(config):

@@ -120,6 +120,9 @@ def factor_source(config):
   if config.data.dataset_kind not in FACTOR_DATASETS:
     return None
   from tfvae.data import dsprites
+  if config.data.dataset_kind == "shapes_rgb":
+    from tfvae.data import shapes_rgb
+    return shapes_rgb.ShapesRGB()
   if config.data.dataset_kind == "dsprites":
     return dsprites.DSpritesLike()
   return dsprites.DSpritesNpz(config.data.dataset_argument)

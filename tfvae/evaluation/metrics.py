@@ -94,7 +94,8 @@ def select_metrics(metrics, has_factors, dataset):
   metrics = check_metric_names([m for m in metrics if m])
   if metrics and not has_factors:
     raise ConfigError(f"disentanglement metrics need a data set with "
-                      f"ground-truth factors (dsprites, dsprites_npz:PATH); "
+                      f"ground-truth factors (dsprites, dsprites_npz:PATH, "
+                      f"shapes_rgb); "
                       f"{dataset} has none", params=("metrics",))
   return metrics
 

@@ -16,7 +16,7 @@ DEFAULT_ELBO_SAMPLES = 16
 EVAL_BATCH_SIZE = 256
 SPLITS = ("validation", "train")
 # Data sets with ground-truth factors (the disentanglement metrics need them).
-FACTOR_DATASETS = ("dsprites", "dsprites_npz")
+FACTOR_DATASETS = ("dsprites", "dsprites_npz", "shapes_rgb")
 
 
 @dataclasses.dataclass

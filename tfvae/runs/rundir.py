@@ -122,15 +122,21 @@ def prepare(config):
   return False
 
 
+# Optional data-set attributes written to data.json when set.
+DESCRIBED_DATA_KEYS = ("columns", "num_classes", "vocab")
+
+
 def data_spec(data):
   """What serving needs to know about the training data (`ImageData`).
 
   `uint8_scale` is the factor that turns raw stored uint8 values into model
   inputs (1/16 for digits, 1/255 for uint8 images), None for float data.
+  Data sets that describe their values add `columns` (a table's column
+  spec), `num_classes` and `vocab` (integer ids); others leave them out.
   """
   arrays = [a for a in (data.train, data.validation) if a is not None]
   stored_uint8 = bool(arrays) and all(str(a.dtype) == "uint8" for a in arrays)
-  return {
+  spec = {
       "image_shape": [int(d) for d in data.image_shape],
       "data_scale": float(data.scale),
       "stored_dtype": "uint8" if stored_uint8 else "float32",
@@ -140,6 +146,12 @@ def data_spec(data):
       # set's size (beta-TCVAE's estimator, the default number of steps).
       "num_train": int(data.num_train),
   }
+  # What the columns and categorical likelihoods default to when rebuilt.
+  for key in DESCRIBED_DATA_KEYS:
+    value = getattr(data, key, None)
+    if value is not None:
+      spec[key] = list(value) if isinstance(value, tuple) else value
+  return spec
 
 
 def read_data_spec(logdir):
