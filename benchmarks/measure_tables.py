@@ -43,10 +43,14 @@ PRESETS = ["default", "question_l2_sum", "question_bce_sum",
            "gaussian_fixed_sigma"]
 BALANCING = ["kl_linear", "kl_sigmoid", "kl_cyclical", "free_bits", "capacity",
              "geco", "controlvae"]
+# The likelihood families' presets (docs/likelihoods.md).
+LIKELIHOODS = ["beta_shapes_rgb", "discretized_logistic_shapes_rgb",
+               "discretized_gaussian_shapes_rgb", "columns_mixed_table"]
 # table -> [(row name, preset flagfile, extra flags)]
 TABLES = {
     "headline": [("default", "default", [])],
     "presets": [(p, p, []) for p in PRESETS],
+    "likelihoods": [(p, p, []) for p in LIKELIHOODS],
     "balancing": [(p, p, []) for p in BALANCING] + [
         ("plain", "kl_linear", ["--kl_schedule=constant"])],
 }

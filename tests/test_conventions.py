@@ -13,7 +13,6 @@ import math
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -486,3 +485,18 @@ def test_conventions_import_no_tensorflow():
                        env=dict(os.environ, PYTHONPATH=ROOT))
   assert out.returncode == 0, out.stderr
   assert out.stdout.strip() == "False"
+
+
+def test_tvae_loss_factor_is_one_over_beta_eff():
+  c = conventions.read("tvae", input_shape=9, latent_dim=8,
+                       columns="gaussian:4,bernoulli:3,categorical:4,"
+                       "categorical:3")
+  assert c.beta_eff == pytest.approx(0.5)  # TVAE's default loss_factor 2.
+  assert c.decoder_likelihood == "columns"
+  flags = c.tfvae_flags()
+  assert flags["likelihood"] == "columns" and flags["beta"] == "0.5"
+  assert flags["columns"].startswith("gaussian:4")
+  assert conventions.read("tvae", loss_factor=4, input_shape=9,
+                          latent_dim=8).beta_eff == pytest.approx(0.25)
+  with pytest.raises(ConfigError, match="input_shape is required"):
+    conventions.read("tvae", latent_dim=8)

@@ -70,7 +70,15 @@ WEIGHT_FLAGS = ("beta", "beta_norm", "sigma", "geco_target",
                 "tc_beta", "factorvae_gamma", "dip_lambda_od")
 TEXT_COLUMNS = ("name", "kind", "method", "preset", "status")
 INCLUDED_MARKERS = ("*", "s", "D", "^", "P", "X", "v", "h")
-SIGMA_MODES = ("learned", "learned_channel", "learned_pixel", "optimal")
+
+
+def _likelihood_label(config):
+  """How the run's likelihood family sets the weight itself, or None."""
+  from tfvae import likelihoods  # pylint: disable=import-outside-toplevel
+  name = config.get("likelihood")
+  if name not in likelihoods.names():
+    return None
+  return likelihoods.lookup(name).weighting_label(config)
 
 
 def method_label(config):
@@ -84,9 +92,9 @@ def method_label(config):
             "factorvae": "FactorVAE", "dip_vae_i": "DIP-VAE-I",
             "dip_vae_ii": "DIP-VAE-II"}.get(balancer, balancer)
   parts = []
-  if (config.get("likelihood") == "gaussian" and
-      config.get("sigma") in SIGMA_MODES):
-    parts.append(f"sigma-VAE ({config['sigma']})")
+  family_label = _likelihood_label(config)
+  if family_label:
+    parts.append(family_label)
   if config.get("kl_schedule", "constant") != "constant":
     parts.append(f"{config['kl_schedule']} schedule")
   if config.get("free_bits", 0) > 0:

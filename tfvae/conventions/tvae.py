@@ -43,6 +43,8 @@ def read(loss_factor=DEFAULT_LOSS_FACTOR, input_shape=None,
     columns: optional tfvae column spec ("gaussian:4,categorical:3", ...)
       carried into the tfvae flags.
   """
+  if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+    input_shape = (input_shape,)  # A table's number of columns.
   shape = _common.required("input_shape", _common.parse_shape(input_shape),
                            PEER)
   factor = _common.number("loss_factor", loss_factor)

@@ -223,6 +223,13 @@ class Likelihood(keras.layers.Layer):
   # ---------------------------------------------------------- translator
 
   @classmethod
+  def weighting_label(cls, settings: dict):
+    """A sweep label when the family's settings set the KL weight themselves
+    (a learned sigma), else None; `settings` is a run's flat config."""
+    del settings
+    return None
+
+  @classmethod
   def translator_entry(cls) -> dict:
     """What the KL weight means for this family, for the weighting
     translator: {"reconstruction": the summed reconstruction term it equals,

@@ -147,6 +147,13 @@ class Gaussian(Likelihood):
     return config
 
   @classmethod
+  def weighting_label(cls, settings):
+    sigma = settings.get("sigma")
+    if sigma in SIGMA_MODES or sigma in _ALIASES:
+      return f"sigma-VAE ({sigma})"
+    return None
+
+  @classmethod
   def translator_entry(cls):
     return {"reconstruction": "sum_k (x_k - mu_k)^2 / (2 sigma^2) + K log "
                               "sigma + K/2 log 2 pi",
