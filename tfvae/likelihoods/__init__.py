@@ -6,6 +6,7 @@ registry by name (`tfvae.likelihoods.base`):
 | name | class | data |
 |---|---|---|
 | bernoulli | `Bernoulli()` | binary data (logits; the BCE of the question and the Keras example on grey levels) |
+| categorical | `Categorical(num_classes=..., mask_value=...)` | class or token ids (logits over V classes; padding masked) |
 | continuous_bernoulli | `ContinuousBernoulli()` | grey levels in [0, 1], normalised |
 | gaussian | `Gaussian(sigma=..., mean=...)` | real values or [0, 1]; fixed, learned (shared, per channel, per feature) or optimal sigma |
 
@@ -24,6 +25,7 @@ from tfvae.likelihoods.base import names
 from tfvae.likelihoods.base import register
 from tfvae.likelihoods.bernoulli import Bernoulli
 from tfvae.likelihoods.bernoulli import ContinuousBernoulli
+from tfvae.likelihoods.categorical import Categorical
 from tfvae.likelihoods.gaussian import Gaussian
 from tfvae.likelihoods.gaussian import MIN_LOG_SIGMA
 from tfvae.likelihoods.gaussian import SIGMA_MODES
@@ -45,7 +47,8 @@ def __getattr__(name):
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian",
+__all__ = ["Likelihood", "Bernoulli", "Categorical", "ContinuousBernoulli",
+           "Gaussian",
            "make_likelihood", "register", "lookup", "get", "names",
            "from_description", "softclip", "MIN_LOG_SIGMA", "SIGMA_MODES",
            "SUPPORTS"]
