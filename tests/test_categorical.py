@@ -186,3 +186,24 @@ def test_registry_description_and_keras_round_trip():
                                 lik.input_layer()(IDS).numpy())
   entry = Categorical.translator_entry()
   assert set(entry) == {"reconstruction", "weight"}
+
+
+def test_general_vae_on_class_columns():
+  """tfvae.VAE takes the family as is: one-hot input layer, [D, V] logits."""
+  import tfvae  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, V, size=(64, 5)).astype(np.float32)
+  lik = Categorical(num_classes=V)
+  lik.check_data(x)
+  encoder = keras.Sequential([keras.Input((5,)), lik.input_layer(),
+                              keras.layers.Flatten(),
+                              keras.layers.Dense(4)])
+  decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(5 * V),
+                              keras.layers.Reshape(lik.params_shape([5]))])
+  vae = tfvae.VAE(encoder, decoder, likelihood=lik)
+  vae.compile(optimizer="adam")
+  history = vae.fit(x, epochs=2, batch_size=32, verbose=0)
+  assert np.all(np.isfinite(history.history["neg_elbo"]))
+  terms = vae.compute_terms(x, training=False)
+  assert float(tf.reduce_mean(terms["distortion"])) == pytest.approx(
+      5 * math.log(V), rel=0.2)

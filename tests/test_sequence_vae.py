@@ -253,3 +253,23 @@ def test_texar_linear_is_tfvae_linear_one_step_later():
   steps = np.arange(1500)
   got = schedules.linear(steps + 1, 0.9 * warmup, start=0.1).numpy()
   np.testing.assert_allclose(got, texar, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_sentence_example_runs_small():
+  import os  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=root)
+  out = subprocess.run(
+      [sys.executable, os.path.join(root, "docs", "examples",
+                                    "sentence_vae.py"),
+       "--steps=12", "--vocab_size=300", "--max_length=15", "--units=16",
+       "--embedding_dim=8", "--latent_dim=4", "--iw_samples=2"],
+      capture_output=True, text=True, timeout=600, cwd=root, env=env)
+  assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+  assert "dropout: 12 steps" in out.stdout
+  assert "perplexity" in out.stdout and "AU " in out.stdout
+  for line in ("input:", "reconstruction:", "greedy sample:"):
+    assert line in out.stdout
