@@ -87,8 +87,8 @@ BOWMAN_X0 = 2500
 def logistic_annealing(k=BOWMAN_K, x0=BOWMAN_X0, **kwargs):
   """Bowman's w(t) = 1 / (1 + exp(-k (t - x0))), Sentence-VAE's constants.
 
-  The same as tfvae's sigmoid schedule with start 0, stop 1 (its
-  `warmup_steps` is then unused).
+  tfvae's sigmoid schedule from 0 to the Weighting's weight (1, the ELBO, by
+  default; `stop=` sets another); its `warmup_steps` is then unused.
   """
   return balancing.Sigmoid(0, k=k, x0=x0, **kwargs)
 
