@@ -276,3 +276,12 @@ def test_sentence_example_runs_small():
   assert "perplexity" in out.stdout and "AU " in out.stdout
   for line in ("input:", "reconstruction:", "greedy sample:"):
     assert line in out.stdout
+
+
+def test_iwae_chunks_count_the_logits_per_token():
+  """The IWAE estimate sizes its chunks by B x T x V decoder outputs."""
+  model = make_model()
+  model.build((None, T))
+  per_sample = len(X) * T * V
+  assert diagnostics._samples_per_chunk(model, X, 10**6) == (  # pylint: disable=protected-access
+      diagnostics.IWAE_MAX_ELEMENTS // per_sample)

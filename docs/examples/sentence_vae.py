@@ -87,7 +87,8 @@ def main(argv=None):
              .shuffle(len(data.train), seed=args.seed).repeat()
              .batch(args.batch_size, drop_remainder=True))
   start = time.time()
-  vae.fit(batches, epochs=1, steps_per_epoch=args.steps, verbose=0)
+  vae.fit(batches, epochs=1, steps_per_epoch=args.steps, shuffle=False,
+          verbose=0)
   seconds = time.time() - start
   weight = float(vae.last_batch["kl_weight"])
 
