@@ -205,7 +205,8 @@ def counting_sentences(n, seed=0):
 @pytest.mark.slow
 def test_training_learns_and_every_balancer_applies():
   x_train = counting_sentences(256, seed=1)
-  for balancer in (balancing.FreeBits(0.25, inner=sequence.logistic_annealing()),
+  annealed = sequence.logistic_annealing()
+  for balancer in (balancing.FreeBits(0.25, inner=annealed),
                    balancing.Cyclical(32, n_cycles=4, ratio=0.5),
                    balancing.Linear(20, start=0.1)):
     model = make_model(balancer=balancer, word_dropout=0.25)

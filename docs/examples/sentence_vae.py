@@ -22,6 +22,24 @@ second half of the run (`--bowman_constants` uses 0.0025 and 2500 as they
 are).
 
     python docs/examples/sentence_vae.py --variant=dropout --steps=2000
+
+Measured with the defaults (V = 2000, T = 30, latent 16, GRU 128,
+embedding 64, batch 32, Adam 1e-3, seed 0; held-out sentences; IWAE with
+k = 50), one seed each, on a shared 2-core CPU:
+
+| variant | steps | NLL -ELBO / IWAE | perplexity | KL | MI | AU |
+|---|---|---|---|---|---|---|
+| plain | 600 | 81.06 / 81.03 | 106.7 | 0.00 | 0.01 | 0 |
+| annealed | 600 | 78.31 / 78.26 | 91.1 | 0.01 | 0.01 | 0 |
+| dropout | 600 | 82.41 / 82.30 | 115.4 | 0.13 | 0.11 | 6 |
+| plain | 3000 | 77.34 / 77.25 | 86.1 | 0.00 | 0.00 | 0 |
+| annealed | 3000 | 80.03 / 79.41 | 100.6 | 0.69 | 0.65 | 1 |
+| dropout | 3000 | 76.48 / 76.09 | 82.0 | 1.99 | 1.94 | 1 |
+
+The plain VAE's KL is 0 (posterior collapse, as Bowman et al. report);
+annealing and word dropout keep some of it. 1568 training sentences are
+few: by 3000 steps (61 epochs) the decoder overfits, which word dropout
+slows down.
 """
 
 import argparse

@@ -8,16 +8,17 @@
   letters and spaces), so code, grammar and tables are left out.
   Paragraphs are split into sentences after `.`, `!` or `?` followed by a
   capital letter or an opening quote or bracket, and only sentences ending
-  with `.`, `!` or `?` are kept (headings and "...:" lead-ins are not). A sentence is tokenised at
-  word level, lower case: runs of letters, digits and underscores (with an
-  apostrophe suffix, "don't") and the punctuation marks . , ; : ! ? ( ) are
-  tokens; other characters are dropped. Sentences of fewer than
-  `min_words` tokens, repeated sentences (all but the first) and sentences
-  of more than `max_length - 1` tokens (no room for the end token) are
-  DROPPED, never cut. The distinct sentences are shuffled with `seed` and
-  the last `validation_fraction` held out. The vocabulary is the
-  `vocab_size - 4` most frequent training tokens (ties alphabetical) after
-  the four special tokens; other tokens become <unk>.
+  with `.`, `!` or `?` are kept (headings and "...:" lead-ins are not).
+  A sentence is tokenised at word level, lower case: runs of letters,
+  digits and underscores (with an apostrophe suffix, "don't") and the
+  punctuation marks . , ; : ! ? ( ) are tokens; other characters are
+  dropped. Sentences of fewer than `min_words` tokens, repeated sentences
+  (all but the first) and sentences of more than `max_length - 1` tokens
+  (no room for the end token) are DROPPED, never cut. The distinct
+  sentences are shuffled with `seed` and the last `validation_fraction`
+  held out. The vocabulary is the `vocab_size - 4` most frequent training
+  tokens (ties alphabetical) after the four special tokens; other tokens
+  become <unk>.
 - `load_npz(path)`: a user's corpus as integer token arrays: key `x`
   ([N, T] ids, padded), optional `validation` ([M, T]; else a held-out
   split as above), optional `vocab` (the V token strings) and optional
@@ -207,8 +208,8 @@ def load_pydoc(vocab_size=2000, max_length=30, validation_fraction=0.1,
     min_words: shorter sentences are dropped.
 
   Returns:
-    TextData (train ~ 3.5k and validation ~ 0.4k sentences at the defaults
-    on Python 3.11).
+    TextData (1568 training and 174 held-out sentences of 17.7 tokens on
+    average, 421 longer ones dropped, at the defaults on Python 3.11).
   """
   from pydoc_data import topics  # pylint: disable=import-outside-toplevel
   if not isinstance(vocab_size, int) or vocab_size < len(SPECIALS) + 1:
