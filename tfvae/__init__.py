@@ -15,7 +15,8 @@ export:
 
 Public names (imported on first use, so `import tfvae` stays cheap):
 
-- `VAE`, `ReferenceVAE` (the question's loss, line for line)
+- `VAE`, `ReferenceVAE` (the question's loss, line for line), `SequenceVAE`
+  (a sentence VAE with a teacher-forced decoder, `tfvae.models.sequence`)
 - `Weighting` (reductions and beta / beta_norm, and every unit of the weight)
 - `likelihoods` (Bernoulli, ContinuousBernoulli, Gaussian)
 - `balancers` (KLWeight/Constant, Linear, Sigmoid, Cyclical, FreeBits,
@@ -36,6 +37,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "VAE": ("tfvae.models.vae", "VAE"),
     "ReferenceVAE": ("tfvae.models.reference", "ReferenceVAE"),
+    "SequenceVAE": ("tfvae.models.sequence", "SequenceVAE"),
     "Weighting": ("tfvae.objectives.weighting", "Weighting"),
     "likelihoods": ("tfvae.likelihoods", None),
     "balancers": ("tfvae.balancing", None),

@@ -6,6 +6,7 @@ registry by name (`tfvae.likelihoods.base`):
 | name | class | data |
 |---|---|---|
 | bernoulli | `Bernoulli()` | binary data (logits; the BCE of the question and the Keras example on grey levels) |
+| categorical | `Categorical(num_classes=..., mask_value=...)` | class or token ids (logits over V classes; padding masked) |
 | continuous_bernoulli | `ContinuousBernoulli()` | grey levels in [0, 1], normalised |
 | gaussian | `Gaussian(sigma=..., mean=...)` | real values or [0, 1]; fixed, learned (shared, per channel, per feature) or optimal sigma |
 | beta | `Beta(clip=1e-4)` | values in (0, 1) (x clipped to [clip, 1 - clip]); two concentrations per feature |
@@ -27,11 +28,12 @@ from tfvae.likelihoods.base import lookup
 from tfvae.likelihoods.base import names
 from tfvae.likelihoods.base import register
 from tfvae.likelihoods.bernoulli import Bernoulli
+from tfvae.likelihoods.bernoulli import ContinuousBernoulli
 from tfvae.likelihoods.beta import Beta
+from tfvae.likelihoods.categorical import Categorical
 from tfvae.likelihoods.columns import Columns
 from tfvae.likelihoods.discretized import DiscretizedGaussian
 from tfvae.likelihoods.discretized import DiscretizedLogistic
-from tfvae.likelihoods.bernoulli import ContinuousBernoulli
 from tfvae.likelihoods.gaussian import Gaussian
 from tfvae.likelihoods.gaussian import MIN_LOG_SIGMA
 from tfvae.likelihoods.gaussian import SIGMA_MODES
@@ -53,8 +55,9 @@ def __getattr__(name):
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "Gaussian",
-           "Beta", "DiscretizedLogistic", "DiscretizedGaussian", "Columns",
+__all__ = ["Likelihood", "Bernoulli", "Categorical", "ContinuousBernoulli",
+           "Gaussian", "Beta", "DiscretizedLogistic", "DiscretizedGaussian",
+           "Columns",
            "make_likelihood", "register", "lookup", "get", "names",
            "from_description", "softclip", "MIN_LOG_SIGMA", "SIGMA_MODES",
            "SUPPORTS"]

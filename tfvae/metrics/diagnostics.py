@@ -86,7 +86,10 @@ def _tiled_log_likelihood(model, x, z):
 
 
 def _samples_per_chunk(model, x, num_samples):
-  per_sample = int(x.shape[0]) * int(model.num_features)
+  # A model whose decoder emits several outputs per feature (a sequence
+  # model's V logits per token) says so in `params_per_feature`.
+  per_sample = (int(x.shape[0]) * int(model.num_features) *
+                int(getattr(model, "params_per_feature", 1)))
   return max(1, min(num_samples, IWAE_MAX_ELEMENTS // max(1, per_sample)))
 
 
