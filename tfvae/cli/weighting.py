@@ -262,6 +262,9 @@ def format_recommendation(rep):
 
 # --------------------------------------------------------------------- main
 
+# Sources whose reading loads tfvae's config or likelihood registry.
+TFVAE_SOURCES = ("tfvae", "flagfile", "run", "tvae")
+
 
 def _run():
   import json  # pylint: disable=import-outside-toplevel
@@ -292,6 +295,10 @@ def _run():
                       "disent, keras_example, question, tfvae, flagfile:PATH,"
                       " run:DIR, gin:PATH, pythae_config:PATH), or give "
                       "--recommend")
+  if spec.partition(":")[0] in TFVAE_SOURCES:
+    # tfvae's own conventions read its config and likelihood registry, which
+    # load TensorFlow: load it first, its start-up lines kept off stderr.
+    cli.import_tensorflow_quietly()
   try:
     source = conventions.read(spec, **given)
   except ConfigError as e:
