@@ -26,13 +26,14 @@ from tfvae.runs import rundir
 from tfvae.training import callbacks as cb
 from tfvae.training import checkpoints
 from tfvae.training import distribute
+from tfvae.training import execution
 from tfvae.training import preflight
 from tfvae.training import tensorboard as tb
 
 NUM_IMAGES_LOGGED = 8
 # Train steps per tf.function call for --steps_per_execution=0 (auto); measured
 # in benchmarks/throughput.py (docs/performance.md).
-AUTO_STEPS_PER_EXECUTION = 50
+AUTO_STEPS_PER_EXECUTION = execution.AUTO_STEPS_PER_EXECUTION
 EVAL_BATCH_SIZE = 256
 FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "active_units", "latent_dim", "kl_per_dim", "collapsed_dims",
@@ -63,8 +64,7 @@ def requested_steps_per_execution(config, strategy=None):
   fails there ("You must feed a value for placeholder tensor", keras-team/keras
   issue 19246).
   """
-  if strategy is not None and strategy.num_replicas_in_sync > 1 and \
-      not isinstance(strategy, tf.distribute.TPUStrategy):
+  if execution.single_step_only(strategy):
     return 1
   if config.runtime.steps_per_execution > 0:
     return config.runtime.steps_per_execution
