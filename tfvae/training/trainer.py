@@ -116,6 +116,31 @@ def train(config, print_fn=print, data=None):
   policy = distribute.set_mixed_precision(config.runtime.mixed_precision)
   if data is None:
     data = datasets.load_data(config)
+  run = prepare_run(config, data, policy, print_fn, started)
+  if run.start_step < run.steps:
+    _fit(run.model, config, data, run.strategy, run.start_step, run.steps,
+         run.callbacks)
+  return finish_run(run)
+
+
+class Run:
+  """One run between `prepare_run` and `finish_run`: its model, callbacks
+  and bookkeeping (what `train` and grouped training share)."""
+
+  def __init__(self, **fields):
+    self.__dict__.update(fields)
+
+
+def prepare_run(config, data, policy, print_fn=print, started=None):
+  """Everything of `train` before the training steps: checks, run directory,
+  lock, model (restored when resuming), writers and callbacks.
+
+  The caller has seeded (`keras.utils.set_random_seed`) and set the precision
+  `policy`; the model's initial weights come from the seed state at the call.
+  Returns a `Run`; `run.callbacks` are the fit's callbacks (empty when the
+  run already reached its last step).
+  """
+  started = time.time() if started is None else started
   warning = datasets.check_support(data, config.model.likelihood,
                                    config.model.model,
                                    config.model.reference_rec)
@@ -155,28 +180,40 @@ def train(config, print_fn=print, data=None):
                            _float32_copy(config, data, policy, steps))
   saver = cb.PeriodicCheckpoint(manager, config.run.checkpoint_every,
                                 writers=writers.values())
+  callbacks = []
   if start_step < steps:
-    _fit(model, config, data, strategy, start_step, steps, [
+    callbacks = [
         # The saver comes after the evaluation: see PeriodicCheckpoint.
         cb.NonFiniteGuard(manager), cb.StepLimit(steps),
         cb.BatchScalars(writers["train"], config.runtime.log_every),
-        evaluation, saver])
-    saver.save_final()
+        evaluation, saver]
   else:
     print_fn(f"{logdir} already reached step {steps}; evaluating only")
     # Its events are logged already: a second point at this step would
     # duplicate it in TensorBoard.
     evaluation.writer = tf.summary.create_noop_writer()
+  return Run(config=config, data=data, policy=policy, started=started,
+             strategy=strategy, steps=steps, start_step=start_step,
+             model=model, manager=manager, spec=spec, writers=writers,
+             evaluation=evaluation, saver=saver, callbacks=callbacks)
 
-  final = _final_metrics(model, config, evaluation, started, policy,
-                         evaluated_only=start_step >= steps)
-  for writer in writers.values():
+
+def finish_run(run):
+  """Everything of `train` after the training steps: the final checkpoint,
+  the final metrics (written to final_metrics.json), the export."""
+  config = run.config
+  trained = run.start_step < run.steps
+  if trained:
+    run.saver.save_final()
+  final = _final_metrics(run.model, config, run.evaluation, run.started,
+                         run.policy, evaluated_only=not trained)
+  for writer in run.writers.values():
     writer.close()
   if config.run.export_dir:
     from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
     final["export_path"] = saved_model.export(
-        evaluation.scored_model(), config, config.run.export_dir,
-        uint8_scale=spec["uint8_scale"], step=final["step"])
+        run.evaluation.scored_model(), config, config.run.export_dir,
+        uint8_scale=run.spec["uint8_scale"], step=final["step"])
   return final
 
 
