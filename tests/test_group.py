@@ -91,3 +91,13 @@ def test_grouped_runs_equal_runs_trained_alone(tmp_path):
                                  atol=1e-6, err_msg=key)
   # The two points trained differently: the comparison is not vacuous.
   assert grouped[0]["rate"] != pytest.approx(grouped[1]["rate"], rel=1e-3)
+
+
+def test_sweep_groups_small_models_by_default():
+  from tfvae.analysis import sweep_group  # pylint: disable=import-outside-toplevel
+  mlp = [_config(f"m{k}", beta=k + 1.0) for k in range(3)]
+  conv = _config("c", architecture="conv", dataset="dsprites")
+  assert sweep_group.group_size(0, mlp) == sweep_group.AUTO_GROUP_SIZE > 1
+  assert sweep_group.group_size(0, mlp + [conv]) == 1
+  assert sweep_group.group_size(3, [conv]) == 3
+  assert sweep_group.group_size(1, mlp) == 1
