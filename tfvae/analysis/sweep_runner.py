@@ -58,6 +58,11 @@ class SweepSpec:
     if self.group < 0:
       raise ConfigError(f"group must be >= 0 (0: auto), got {self.group}",
                         params=("group",))
+    engine_name = getattr(self.engine, "name", "local")
+    if self.group > 1 and engine_name != "local":
+      raise ConfigError(f"group={self.group} needs the local engine (the "
+                        f"{engine_name} engine trains one point per task)",
+                        params=("group",))
     if not (self.grids or self.presets or self.include):
       raise ConfigError("nothing to sweep: give grid=FLAG=V1,V2,... and/or "
                         "presets=A.flags,B.flags", params=("grid", "presets"))
