@@ -87,10 +87,6 @@ def partition(configs, group_size):
   return groups
 
 
-class GroupMemberError(TfvaeError):
-  """A run of a group failed; the others went on."""
-
-
 @lock.releases_locks
 @precision.restores_global_policy
 def train_group(configs, print_fns=None, data=None):
