@@ -59,6 +59,7 @@ Images/s is the best of `--repeats` timed runs (interleaved, so a busy
 machine slows every variant alike); ratios divide those bests.
 """
 
+import math
 import os
 import platform
 import statistics
@@ -97,6 +98,15 @@ flags.DEFINE_bool("layers_only", False,
                   "Only the 64x64 networks' layers alone and each layer's "
                   "share (a few minutes): e.g. to compare TensorFlow's CPU "
                   "kernels, TF_ENABLE_ONEDNN_OPTS=0 against the default.")
+flags.DEFINE_bool("parts", False,
+                  "Only the 64x64 CLI run taken apart (a few minutes): the "
+                  "input pipeline alone (dSprites stream and in-memory "
+                  "uint8), the step alone on one cached batch, both, the "
+                  "Keras-example step, and the one-off costs (data set-up, "
+                  "final evaluation); wall and CPU seconds, interleaved.")
+flags.DEFINE_integer("parts_batch", 64, "--parts: batch size (the CLI's "
+                     "default).")
+flags.DEFINE_integer("parts_steps", 20, "--parts: steps per timed run.")
 flags.DEFINE_string("out", None, "Also write the Markdown tables here.")
 flags.DEFINE_integer("startup_repeats", 5, "Subprocess imports per variant.")
 
@@ -232,14 +242,18 @@ class Runner:
     self.fit_steps = fit_steps
     self.batch_size = batch_size
     self.rates = []
+    # Per timed run: (wall seconds, process CPU seconds, steps).
+    self.runs = []
 
   def warm_up(self, steps):
     self.fit_steps(steps)
 
   def time(self, steps):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     self.fit_steps(steps)
-    self.rates.append(steps * self.batch_size / (time.perf_counter() - start))
+    wall = time.perf_counter() - start
+    self.runs.append((wall, time.process_time() - cpu, steps))
+    self.rates.append(steps * self.batch_size / wall)
 
   @property
   def best(self):
@@ -740,12 +754,155 @@ def layers_only(repeats, quick):
   return peaks, lines + breakdown_lines(title, breakdowns)
 
 
+def cpu_flags():
+  """The SIMD flags of this CPU that decide TensorFlow's CPU kernels."""
+  wanted = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16",
+            "amx_tile")
+  try:
+    with open("/proc/cpuinfo") as f:
+      line = next((l for l in f if l.startswith("flags")), "")
+  except OSError:
+    return "unknown"
+  have = set(line.split(":", 1)[-1].split())
+  return ", ".join(f"{name} {'yes' if name in have else 'no'}"
+                   for name in wanted)
+
+
+def load_average():
+  try:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+  except OSError:
+    return "unknown"
+
+
+def one_off(name, fn, rows):
+  """Times one call of fn (wall and process CPU seconds); returns its value."""
+  start, cpu = time.perf_counter(), time.process_time()
+  value = fn()
+  rows.append((name, time.perf_counter() - start,
+               time.process_time() - cpu))
+  return value
+
+
+def parts(repeats, batch, steps):
+  """--parts: where the 64x64 CLI run's time goes.
+
+  The CLI run (`--dataset=dsprites --architecture=conv`) taken apart: the
+  pipeline alone, the step alone on one cached batch, the two together, and
+  the same with the dSprites images held in memory as an npz run holds them,
+  interleaved; CPU seconds per step are less sensitive to other jobs on the
+  machine than wall seconds.
+  """
+  from tfvae.data import dsprites  # pylint: disable=import-outside-toplevel
+  from tfvae.metrics import diagnostics  # pylint: disable=import-outside-toplevel
+  once = []
+  config = dsprites_config(batch_size=batch, max_examples=12_800)
+  one_off("DSpritesLike() (rasterise the 720 sprites)", dsprites.DSpritesLike,
+          once)
+  data = one_off("load the data (index split, render the validation set)",
+                 lambda: datasets.load_data(config), once)
+  images = one_off("render all 12,160 training images at once (numpy)",
+                   lambda: data.stream.source.images(data.stream.indices),
+                   once)
+  in_memory = datasets.ImageData(
+      name="npz", train=images, validation=data.validation, scale=1.0,
+      support="binary", num_train=len(images))
+  shape = data.image_shape
+  keras.utils.set_random_seed(0)
+  model = trainer.build_compiled_model(config, shape)
+  spe = math.gcd(steps, trainer.requested_steps_per_execution(config))
+  cached = pipeline.train_dataset(data, batch, 0).take(1).cache().repeat()
+
+  def step_runner(name, dataset):
+    def fit_steps(n):
+      model.steps_per_execution = spe
+      model.fit(dataset, epochs=1, steps_per_epoch=n, verbose=0)
+    return Runner(name, fit_steps, batch)
+
+  def pipeline_alone(name, source):
+    iterator = iter(pipeline.train_dataset(source, batch, 0))
+
+    def fit_steps(n):
+      for _ in range(n):
+        next(iterator)
+    return Runner(name, fit_steps, batch)
+
+  baseline_decoder = keras.Sequential([
+      networks.build_decoder(shape, DSPRITES_LATENT, 1, "conv"),
+      keras.layers.Activation("sigmoid")])
+  baseline, _ = baseline_runner(
+      "Keras-example step (fit on float32 arrays)",
+      networks.build_encoder(shape, DSPRITES_LATENT, "conv"),
+      baseline_decoder, images[:batch * steps].astype(np.float32), batch)
+  runners = [
+      pipeline_alone("input pipeline alone, dSprites stream", data),
+      pipeline_alone("input pipeline alone, in-memory uint8 (npz)",
+                     in_memory),
+      step_runner("tfvae step alone (one cached batch)", cached),
+      step_runner("tfvae step + dSprites stream (the CLI run)",
+                  pipeline.train_dataset(data, batch, 0)),
+      step_runner("tfvae step + in-memory uint8 (an npz run)",
+                  pipeline.train_dataset(in_memory, batch, 0)),
+      baseline,
+      layers_alone_runner("the networks' layers alone", model.encoder,
+                          model.decoder, batch),
+  ]
+  load_before = load_average()
+  run_interleaved(runners, steps, repeats)
+  # What the dSprites stream was made with before: TensorFlow's generator
+  # dataset sets M_TRIM_THRESHOLD (mallopt) for the whole process, for good.
+  for _ in tf.data.Dataset.from_generator(
+      lambda: iter([0]), output_signature=tf.TensorSpec((), tf.int32)):
+    pass
+  after = [
+      step_runner("tfvae step alone, after a from_generator dataset ran "
+                  "(the previous stream)", cached),
+      step_runner("tfvae step + dSprites stream, after a from_generator "
+                  "dataset ran (the previous CLI run)",
+                  pipeline.train_dataset(data, batch, 0)),
+      baseline_runner(
+          "Keras-example step, after a from_generator dataset ran",
+          networks.build_encoder(shape, DSPRITES_LATENT, "conv"),
+          keras.Sequential([
+              networks.build_decoder(shape, DSPRITES_LATENT, 1, "conv"),
+              keras.layers.Activation("sigmoid")]),
+          images[:batch * steps].astype(np.float32), batch)[0]]
+  run_interleaved(after, steps, repeats)
+  runners += after
+  val_ds = pipeline.eval_dataset(data.validation, data.scale,
+                                 trainer.EVAL_BATCH_SIZE)
+  for _ in range(2):  # The first call traces.
+    one_off(f"final evaluation ({len(data.validation)} validation images)",
+            lambda: diagnostics.evaluate(model, val_ds, seed=[0, 1]), once)
+  lines = machine_lines() + [
+      f"- CPU flags: {cpu_flags()}",
+      f"- load average (1, 5, 15 min): {load_before} before the timed runs, "
+      f"{load_average()} after",
+      f"- batch {batch}, {steps} steps per timed run, {repeats} interleaved "
+      f"runs, {spe} steps per call", "",
+      "| part | ms per step, wall (best) | wall, all runs | CPU ms per step "
+      "(best) | CPU, all runs |", "|---|---:|---:|---:|---:|"]
+  for runner in runners:
+    wall = [1e3 * w / n for w, _, n in runner.runs]
+    cpu = [1e3 * c / n for _, c, n in runner.runs]
+    lines.append(f"| {runner.name} | {min(wall):.1f} | {min(wall):.1f}-"
+                 f"{max(wall):.1f} | {min(cpu):.1f} | {min(cpu):.1f}-"
+                 f"{max(cpu):.1f} |")
+  lines += ["", "| one-off | wall s | CPU s |", "|---|---:|---:|"]
+  lines += [f"| {name} | {wall:.2f} | {cpu:.2f} |" for name, wall, cpu in once]
+  return lines
+
+
 def main(argv):
   del argv
   quick = FLAGS.quick
   # --quick runs once per variant unless --repeats is given.
   repeats = FLAGS.repeats if FLAGS["repeats"].present or not quick else 1
   started = time.time()
+  if FLAGS.parts:
+    repeats = repeats if FLAGS["repeats"].present else 3
+    print("\n".join(parts(repeats, FLAGS.parts_batch, FLAGS.parts_steps)))
+    return
   if FLAGS.layers_only:
     peaks, lines = layers_only(repeats, quick)
     print("\n".join(machine_lines() + [

@@ -172,6 +172,36 @@ def test_tf_dataset_yields_uint8_batches_and_reshuffles(data):
   np.testing.assert_array_equal(first, data.images([0, 1]))
 
 
+def test_shuffled_stream_is_each_epochs_permutation_batched(data):
+  """Epoch e streams indices[perm_e] in batches, perm_e the e-th permutation
+  of RandomState(seed) (the order the stream has always had)."""
+  indices = np.random.RandomState(9).permutation(dsprites.NUM_IMAGES)[:50]
+  stream = data.tf_dataset(16, indices, shuffle_seed=4).repeat()
+  rng = np.random.RandomState(4)
+  expected = []
+  for _ in range(3):
+    order = indices[rng.permutation(len(indices))]
+    expected += [data.images(order[i:i + 16]) for i in range(0, 50, 16)]
+  got = list(stream.take(len(expected)).as_numpy_iterator())
+  assert [b.shape[0] for b in got] == [16, 16, 16, 2] * 3
+  for want, batch in zip(expected, got):
+    np.testing.assert_array_equal(batch, want)
+
+
+def test_stream_makes_no_generator_dataset(data):
+  """TensorFlow's generator dataset sets mallopt(M_TRIM_THRESHOLD) for the
+  whole process, after which every large tensor of a training step is
+  mmap-ed afresh (docs/performance.md): the stream must not use one."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  graph = data.tf_dataset(8, np.arange(40), shuffle_seed=1)._as_serialized_graph(
+      external_state_policy=tf.data.experimental.ExternalStatePolicy.IGNORE)
+  definition = tf.compat.v1.GraphDef.FromString(graph.numpy())
+  ops = {node.op for node in definition.node}
+  ops |= {node.op for f in definition.library.function for node in f.node_def}
+  assert "PyFunc" in ops or "EagerPyFunc" in ops  # the graph is inspected
+  assert not any("Generator" in op for op in ops), ops
+
+
 def test_streaming_the_full_set_stays_below_one_gigabyte():
   script = textwrap.dedent("""
       import json, psutil

@@ -99,3 +99,59 @@ def test_log_every_thins_the_step_scalars(tmp_path):
   scalars = _train_scalars(logdir)
   assert sorted({step for tag, step in scalars if tag == "loss"}) == \
       list(range(7, 61, 7))
+
+
+def _library_vae(**compile_args):
+  import keras  # pylint: disable=import-outside-toplevel
+  import tfvae  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(0)
+  encoder = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, "relu"),
+                              keras.layers.Dense(4)])
+  decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, "relu"),
+                              keras.layers.Dense(6)])
+  vae = tfvae.VAE(encoder, decoder,
+                  likelihood=tfvae.likelihoods.Gaussian(0.5, mean="identity"))
+  vae.compile(optimizer="adam", **compile_args)
+  return vae
+
+
+def _fit_logging_every_step(vae, x, epochs):
+  import keras  # pylint: disable=import-outside-toplevel
+  seen = {}
+
+  class Record(keras.callbacks.Callback):
+
+    def on_train_batch_end(self, batch, logs=None):
+      steps, values = vae.read_step_log(max(seen, default=0))
+      for i, step in enumerate(steps.tolist()):
+        seen[step] = [values[name][i] for name in vae.scalar_names]
+
+  # 6 batches per epoch: the automatic 50 steps per call do not divide it.
+  vae.fit(x, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
+          callbacks=[Record()])
+  return seen
+
+
+def test_library_compile_defaults_to_the_cli_speed_settings():
+  vae = _library_vae()
+  assert vae.steps_per_execution == trainer.AUTO_STEPS_PER_EXECUTION > 1
+  assert vae.jit_compile is False
+  assert vae.step_log["values"].shape[0] == trainer.AUTO_STEPS_PER_EXECUTION
+  own = _library_vae(steps_per_execution=3, jit_compile=True)
+  assert own.steps_per_execution == 3 and own.jit_compile is True
+  assert own.step_log["values"].shape[0] == 3
+
+
+def test_library_defaults_train_the_numbers_of_one_step_per_call():
+  x = np.random.RandomState(1).normal(size=(48, 6)).astype(np.float32)
+  fast = _library_vae()
+  plain = _library_vae(steps_per_execution=1)
+  fast_log = _fit_logging_every_step(fast, x, epochs=3)
+  plain_log = _fit_logging_every_step(plain, x, epochs=3)
+  assert sorted(fast_log) == sorted(plain_log) == list(range(1, 19))
+  assert int(fast.optimizer.iterations.numpy()) == 18
+  for step in plain_log:
+    np.testing.assert_allclose(fast_log[step], plain_log[step], rtol=1e-6,
+                               atol=1e-6)
+  for a, b in zip(fast.state_weights(), plain.state_weights()):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)

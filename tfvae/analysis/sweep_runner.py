@@ -35,6 +35,9 @@ class SweepSpec:
     dry_run: print the training commands and stop.
     engine: where the points train (`tfvae.analysis.engines`); None: the
       local engine with `jobs`.
+    group: with the local engine, points trained together in one process
+      (`tfvae.analysis.sweep_group`); 0: auto (small models grouped), 1:
+      one process per point.
   """
 
   sweep_dir: str = "runs/sweep"
@@ -46,11 +49,20 @@ class SweepSpec:
   reevaluate: bool = False
   dry_run: bool = False
   engine: object = None
+  group: int = 0
 
   def validate(self):
     if self.jobs < 1:
       raise ConfigError(f"jobs must be >= 1, got {self.jobs}",
                         params=("jobs",))
+    if self.group < 0:
+      raise ConfigError(f"group must be >= 0 (0: auto), got {self.group}",
+                        params=("group",))
+    engine_name = getattr(self.engine, "name", "local")
+    if self.group > 1 and engine_name != "local":
+      raise ConfigError(f"group={self.group} needs the local engine (the "
+                        f"{engine_name} engine trains one point per task)",
+                        params=("group",))
     if not (self.grids or self.presets or self.include):
       raise ConfigError("nothing to sweep: give grid=FLAG=V1,V2,... and/or "
                         "presets=A.flags,B.flags", params=("grid", "presets"))
@@ -152,8 +164,15 @@ def run_sweep(spec, options, config_of_args, print_fn=print,
       os.path.join(log_dir, p.name + ".log"), p.logdir,
       p.config.training.steps, p.config.run.eval_every,
       p.config.run.checkpoint_every) for p in points]
-  trained = engine.run([t for t in trainings if not engine.finished(t)],
-                       print_fn=print_fn)
+  todo = [t for t in trainings if not engine.finished(t)]
+  from tfvae.analysis import sweep_group
+  size = sweep_group.group_size(spec.group, [p.config for p in points])
+  if size > 1 and isinstance(engine, engines.LocalEngine):
+    names = {t.name for t in todo}
+    trained = sweep_group.train_grouped(
+        [p for p in points if p.name in names], size, log_dir, print_fn)
+  else:
+    trained = engine.run(todo, print_fn=print_fn)
   # (name, kind, logdir, evaluation JSON, TensorBoard dir, grid values)
   plan_rows = [(p.name, "sweep", p.logdir,
                 os.path.join(p.logdir, sweep.EVALUATION_FILE),

@@ -63,6 +63,11 @@ def define_flags():
                       "run directory per point, logs/, the report.")
   flags.DEFINE_integer("jobs", 1, "Runs trained at a time, each in its own "
                        "process (the evaluations follow, one by one).")
+  flags.DEFINE_integer("group", 0, "Points trained together in one process "
+                       "(one data pipeline, their steps in one compiled "
+                       "function; each point's numbers are its own run's): "
+                       "0 = auto (up to 8 for --architecture=mlp, else 1), "
+                       "1 = one process per point. Local engine only.")
   flags.DEFINE_enum("engine", "local", ["local", "ray"], "Where the points "
                     "train: local (--jobs subprocesses) or ray (one Ray task "
                     "per point; pip install 'tfvae[ray]').")
@@ -106,7 +111,8 @@ def main(argv):
                  for name in ExperimentConfig.field_sections()
                  if FLAGS[name].present and name not in NOT_PASSED]
     spec = SweepSpec(FLAGS.sweep_dir, FLAGS.grid, FLAGS.presets, FLAGS.include,
-                     base_args, FLAGS.jobs, FLAGS.reevaluate, FLAGS.dry_run)
+                     base_args, FLAGS.jobs, FLAGS.reevaluate, FLAGS.dry_run,
+                     group=FLAGS.group)
     from tfvae.analysis import engines  # pylint: disable=import-outside-toplevel
     spec.engine = engines.make_engine(
         FLAGS.engine, jobs=FLAGS.jobs, address=FLAGS.ray_address,

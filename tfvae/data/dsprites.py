@@ -217,6 +217,13 @@ class _DSpritesInterface:
     Only index batches flow through tf.data; each is turned into images by
     `tf.numpy_function`, so no more than a few batches of images exist at once.
 
+    The index batches are made by tf.data itself, not by
+    `tf.data.Dataset.from_generator`: TensorFlow's generator dataset sets
+    glibc's `M_TRIM_THRESHOLD` for the whole process, which also freezes
+    malloc's mmap threshold at 128 KiB, so every larger tensor of every
+    training step (the conv model's activations) was then mapped and
+    unmapped afresh, page faults and all (docs/performance.md).
+
     Args:
       batch_size: images per batch (the last batch may be smaller).
       indices: optional 1-D image indices to use; all images by default.
@@ -231,30 +238,34 @@ class _DSpritesInterface:
     batch_size = _checked_batch_size(batch_size)
     all_indices = (None if indices is None else _as_index_array(indices, self.num_images))
     total = self.num_images if all_indices is None else len(all_indices)
-    shuffle_rng = None if shuffle_seed is None else np.random.RandomState(shuffle_seed)
 
-    def index_batches():
-      # Called afresh on each pass, so each epoch draws the next permutation.
-      if shuffle_rng is not None:
+    if shuffle_seed is None:
+      if all_indices is None:
+        index_ds = tf.data.Dataset.range(total)
+      else:
+        index_ds = tf.data.Dataset.from_tensor_slices(all_indices)
+    else:
+      shuffle_rng = np.random.RandomState(shuffle_seed)
+
+      def next_order():
+        # Called once per pass, so each epoch draws the next permutation.
         order = shuffle_rng.permutation(total)
-        order = order if all_indices is None else all_indices[order]
-      for start in range(0, total, batch_size):
-        stop = min(start + batch_size, total)
-        if shuffle_rng is not None:
-          yield order[start:stop]
-        elif all_indices is None:
-          yield np.arange(start, stop, dtype=np.int64)
-        else:
-          yield all_indices[start:stop]
+        return (order if all_indices is None else all_indices[order]).astype(np.int64)
+
+      def draw_order(_):
+        order = tf.numpy_function(next_order, [], tf.int64, stateful=True)
+        order.set_shape((total,))
+        return order
+
+      index_ds = tf.data.Dataset.range(1).map(draw_order).flat_map(
+          tf.data.Dataset.from_tensor_slices)
 
     def load_images(batch):
       images = tf.numpy_function(self.images, [batch], tf.uint8, stateful=False)
       images.set_shape((None,) + self.observation_shape)
       return images
 
-    dataset = tf.data.Dataset.from_generator(
-        index_batches, output_signature=tf.TensorSpec(shape=(None,), dtype=tf.int64))
-    return dataset.map(load_images).prefetch(tf.data.AUTOTUNE)
+    return index_ds.batch(batch_size).map(load_images).prefetch(tf.data.AUTOTUNE)
 
 
 class DSpritesLike(_DSpritesInterface):

@@ -26,13 +26,14 @@ from tfvae.runs import rundir
 from tfvae.training import callbacks as cb
 from tfvae.training import checkpoints
 from tfvae.training import distribute
+from tfvae.training import execution
 from tfvae.training import preflight
 from tfvae.training import tensorboard as tb
 
 NUM_IMAGES_LOGGED = 8
 # Train steps per tf.function call for --steps_per_execution=0 (auto); measured
 # in benchmarks/throughput.py (docs/performance.md).
-AUTO_STEPS_PER_EXECUTION = 50
+AUTO_STEPS_PER_EXECUTION = execution.AUTO_STEPS_PER_EXECUTION
 EVAL_BATCH_SIZE = 256
 FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "active_units", "latent_dim", "kl_per_dim", "collapsed_dims",
@@ -63,8 +64,7 @@ def requested_steps_per_execution(config, strategy=None):
   fails there ("You must feed a value for placeholder tensor", keras-team/keras
   issue 19246).
   """
-  if strategy is not None and strategy.num_replicas_in_sync > 1 and \
-      not isinstance(strategy, tf.distribute.TPUStrategy):
+  if execution.single_step_only(strategy):
     return 1
   if config.runtime.steps_per_execution > 0:
     return config.runtime.steps_per_execution
@@ -117,6 +117,31 @@ def train(config, print_fn=print, data=None):
   policy = distribute.set_mixed_precision(config.runtime.mixed_precision)
   if data is None:
     data = datasets.load_data(config)
+  run = prepare_run(config, data, policy, print_fn, started)
+  if run.start_step < run.steps:
+    _fit(run.model, config, data, run.strategy, run.start_step, run.steps,
+         run.callbacks)
+  return finish_run(run)
+
+
+class Run:
+  """One run between `prepare_run` and `finish_run`: its model, callbacks
+  and bookkeeping (what `train` and grouped training share)."""
+
+  def __init__(self, **fields):
+    self.__dict__.update(fields)
+
+
+def prepare_run(config, data, policy, print_fn=print, started=None):
+  """Everything of `train` before the training steps: checks, run directory,
+  lock, model (restored when resuming), writers and callbacks.
+
+  The caller has seeded (`keras.utils.set_random_seed`) and set the precision
+  `policy`; the model's initial weights come from the seed state at the call.
+  Returns a `Run`; `run.callbacks` are the fit's callbacks (empty when the
+  run already reached its last step).
+  """
+  started = time.time() if started is None else started
   warning = preflight.check_data(config, data)
   if warning:
     print_fn(warning)
@@ -155,28 +180,40 @@ def train(config, print_fn=print, data=None):
                            _float32_copy(config, data, policy, steps))
   saver = cb.PeriodicCheckpoint(manager, config.run.checkpoint_every,
                                 writers=writers.values())
+  callbacks = []
   if start_step < steps:
-    _fit(model, config, data, strategy, start_step, steps, [
+    callbacks = [
         # The saver comes after the evaluation: see PeriodicCheckpoint.
         cb.NonFiniteGuard(manager), cb.StepLimit(steps),
         cb.BatchScalars(writers["train"], config.runtime.log_every),
-        evaluation, saver])
-    saver.save_final()
+        evaluation, saver]
   else:
     print_fn(f"{logdir} already reached step {steps}; evaluating only")
     # Its events are logged already: a second point at this step would
     # duplicate it in TensorBoard.
     evaluation.writer = tf.summary.create_noop_writer()
+  return Run(config=config, data=data, policy=policy, started=started,
+             strategy=strategy, steps=steps, start_step=start_step,
+             model=model, manager=manager, spec=spec, writers=writers,
+             evaluation=evaluation, saver=saver, callbacks=callbacks)
 
-  final = _final_metrics(model, config, evaluation, started, policy,
-                         evaluated_only=start_step >= steps)
-  for writer in writers.values():
+
+def finish_run(run):
+  """Everything of `train` after the training steps: the final checkpoint,
+  the final metrics (written to final_metrics.json), the export."""
+  config = run.config
+  trained = run.start_step < run.steps
+  if trained:
+    run.saver.save_final()
+  final = _final_metrics(run.model, config, run.evaluation, run.started,
+                         run.policy, evaluated_only=not trained)
+  for writer in run.writers.values():
     writer.close()
   if config.run.export_dir:
     from tfvae.export import saved_model  # pylint: disable=import-outside-toplevel
     final["export_path"] = saved_model.export(
-        evaluation.scored_model(), config, config.run.export_dir,
-        uint8_scale=spec["uint8_scale"], step=final["step"])
+        run.evaluation.scored_model(), config, config.run.export_dir,
+        uint8_scale=run.spec["uint8_scale"], step=final["step"])
   return final
 
 
