@@ -105,6 +105,54 @@ class BaseVAE(keras.Model):
     # Per-step values of the last execution, made by `compile`.
     self.step_log = None
 
+  # ------------------------------------------------------- serialisation
+
+  def get_config(self):
+    """The constructor's arguments, for `model.save("x.keras")`: the
+    networks as Keras configs, the seed and the base Layer's fields."""
+    config = super().get_config()
+    config.update(
+        encoder=keras.saving.serialize_keras_object(self.encoder),
+        decoder=keras.saving.serialize_keras_object(self.decoder),
+        seed=self.seed)
+    return config
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    config = dict(config)
+    for key in cls.SERIALIZED_OBJECTS:
+      if isinstance(config.get(key), dict):
+        config[key] = keras.saving.deserialize_keras_object(
+            config[key], custom_objects=custom_objects)
+    return cls(**config)
+
+  # Constructor arguments that `get_config` stores as Keras objects.
+  SERIALIZED_OBJECTS = ("encoder", "decoder")
+
+  def get_build_config(self):
+    """The input shape `build` fixed, so a loaded model is built (and its
+    variables exist) before Keras restores their values."""
+    if self.event_shape is None:
+      return None
+    return {"input_shape": [None] + list(self.event_shape)}
+
+  def build_from_config(self, config):
+    if config and config.get("input_shape") is not None:
+      self.build(tuple(config["input_shape"]))
+
+  def compile_from_config(self, config):
+    """Compiles a loaded model as it was saved (Keras skips `compile` for a
+    model that overrides it), then creates the optimiser's variables so
+    that the saved ones (the step count included) are restored into them."""
+    config = keras.saving.deserialize_keras_object(config)
+    self.compile(**config)
+    if self.built and not self.optimizer.built:
+      # As the training step builds it: the balancer's own networks have
+      # their own optimiser.
+      own = {id(v) for v in self.own_trainable_variables()}
+      self.optimizer.build([v for v in self.trainable_variables
+                            if id(v) not in own])
+
   @property
   def image_shape(self):
     """The event shape (the name exports and older callers use)."""

@@ -8,6 +8,7 @@ with sigma^2 = 1/2 (SSE + (K/2) log pi), so its effective beta is exactly 1; for
 BCE it is the Bernoulli NLL, again beta 1.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -17,6 +18,8 @@ from tfvae.objectives import kl as kl_lib
 from tfvae.objectives import reference
 
 
+@keras.saving.register_keras_serializable(package="tfvae",
+                                         name="ReferenceVAE")
 class ReferenceVAE(BaseVAE):
   """Custom `train_step` around the question's `loss`."""
 
@@ -27,6 +30,11 @@ class ReferenceVAE(BaseVAE):
     kwargs.setdefault("name", "reference_vae")
     super().__init__(encoder, decoder, seed=seed, **kwargs)
     self.rec = rec
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(rec=self.rec)
+    return config
 
   def decode_mean(self, z):
     return tf.sigmoid(self.decode_params(z))

@@ -20,6 +20,7 @@ nats and the effective beta in ELBO units, so every run is comparable.
     vae.fit(x_train, validation_data=x_val, epochs=20)
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -30,6 +31,11 @@ from tfvae.models.base import BaseVAE
 from tfvae.objectives.weighting import Weighting
 
 KL_ESTIMATORS = objective_lib.KL_ESTIMATORS
+
+# The weighting is plain Python (no Keras import there); registered here so a
+# saved VAE's config names it.
+keras.saving.register_keras_serializable(package="tfvae",
+                                         name="Weighting")(Weighting)
 
 
 def _check_type(name, value, cls):
@@ -47,8 +53,17 @@ def _first_batch(dataset):
   return _examples(next(iter(dataset.take(1))))
 
 
+@keras.saving.register_keras_serializable(package="tfvae", name="VAE")
 class VAE(BaseVAE):
   """A VAE with a stated weighting convention.
+
+  `vae.save("model.keras")` and `keras.models.load_model("model.keras")`
+  round-trip the networks, the likelihood (a learned sigma included), the
+  weighting, the balancer with its state and the optimiser (its step count),
+  so `fit` after loading continues where training stopped. A user's own
+  likelihood or balancer saves the same way once registered
+  (`tfvae.likelihoods.register`, `tfvae.balancers.register`); a KL schedule
+  given as a Python function cannot be saved (use a built-in schedule).
 
   Args:
     encoder: x -> (mean, log_variance) or one [batch, 2 J] tensor.
@@ -87,6 +102,18 @@ class VAE(BaseVAE):
     self.weighting = weighting
     self.balancer = balancer
     self.kl_estimator = kl_estimator
+
+  SERIALIZED_OBJECTS = ("encoder", "decoder", "likelihood", "weighting",
+                        "balancer")
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        likelihood=keras.saving.serialize_keras_object(self.likelihood),
+        weighting=keras.saving.serialize_keras_object(self.weighting),
+        balancer=keras.saving.serialize_keras_object(self.balancer),
+        kl_estimator=self.kl_estimator)
+    return config
 
   # ----------------------------------------------------------- shapes
 
