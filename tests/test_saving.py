@@ -73,8 +73,7 @@ BALANCERS = {
 
 def _terms(vae, x):
   terms = vae.compute_terms(tf.constant(x), training=True)
-  names = ["loss", "distortion", "rate", "kl_weight", "beta_eff"] + list(
-      vae.balancer.scalar_names)
+  names = list(vae.scalar_names) + ["distortion", "rate"]
   return {name: terms[name].numpy() for name in names if name in terms}
 
 
