@@ -26,12 +26,14 @@ import dataclasses
 import math
 import numbers
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae.config.base import option
 from tfvae.errors import ConfigError
 from tfvae.likelihoods.base import Likelihood
+from tfvae.likelihoods.base import data_error
 from tfvae.likelihoods.base import register
 from tfvae.objectives import elbo
 
@@ -164,6 +166,23 @@ class Gaussian(Likelihood):
       self.raw_log_sigma = self.add_weight(
           shape=(channels,), initializer="zeros", name="log_sigma_channel",
           trainable=True)
+
+  @property
+  def logit_params(self):
+    """True when the decoder's output goes through a sigmoid here."""
+    return self.mean_function == "sigmoid"
+
+  def check_data(self, x, argument="x"):
+    """Data in [0, 1] for a sigmoid mean (it cannot reach other values)."""
+    if self.mean_function != "sigmoid":
+      return []
+    low, high = float(np.min(x)), float(np.max(x))
+    if low < 0.0 or high > 1.0:
+      raise data_error(
+          argument, f"Gaussian(mean='sigmoid') models values in [0, 1], got "
+          f"values in [{low:g}, {high:g}]; use mean='identity' (or 'auto') "
+          "for real-valued data, or divide uint8 images by 255")
+    return []
 
   def resolve_mean(self, unit_interval: bool) -> str:
     """Fixes mean="auto": sigmoid for data in [0, 1], else identity."""

@@ -11,6 +11,7 @@ BCE it is the Bernoulli NLL, again beta 1.
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfvae.models.base import BaseVAE
 from tfvae.objectives import elbo
@@ -38,6 +39,16 @@ class ReferenceVAE(BaseVAE):
 
   def decode_mean(self, z):
     return tf.sigmoid(self.decode_params(z))
+
+  def draw(self, z, seed=None):
+    """x ~ the port's implied likelihood: Bernoulli(y) for BCE, a Gaussian
+    with sigma^2 = 1/2 around y for L2."""
+    y = self.decode_mean(z)
+    if self.rec == "bce":
+      dist = tfp.distributions.Bernoulli(probs=y, dtype=tf.float32)
+    else:
+      dist = tfp.distributions.Normal(y, np.sqrt(0.5).astype(np.float32))
+    return dist.sample(seed=seed)
 
   def decode_distribution_params(self, z):
     """For serving: the mean is the only parameter of the port's decoder."""

@@ -133,6 +133,9 @@ class VAE(BaseVAE):
   def decode_mean(self, z):
     return self.likelihood.mean(self.decode_params(z))
 
+  def draw(self, z, seed=None):
+    return self.likelihood.sample(self.decode_params(z), seed=seed)
+
   def decode_distribution_params(self, z):
     """For serving: the decoder distribution's mean and its parameters."""
     params = self.decode_params(z)
@@ -155,7 +158,7 @@ class VAE(BaseVAE):
     params = self.decode_params(z, training=training)
     optimizer = getattr(self, "optimizer", None)
     step = (optimizer.iterations if optimizer is not None else 0)
-    result = objective_lib.objective(
+    result = objective_lib.model_objective(
         x, z_mean, z_log_variance, z, params, self.likelihood,
         weighting=self.weighting, balancer=self.balancer, step=step,
         training=training, kl_estimator=self.kl_estimator)
@@ -194,27 +197,6 @@ class VAE(BaseVAE):
     resolve(bool(values.size) and float(values.min()) >= 0.0 and
             float(values.max()) <= 1.0)
 
-  def prepare(self, x):
-    """Resolves the data range and builds the model from the data's shape,
-    so shape errors surface before training and every variable exists
-    before the optimizer is built."""
-    if x is None:
-      return
-    self.resolve_data_range(x)
-    if not self.built:
-      if isinstance(x, tf.data.Dataset):
-        shape = tuple(_examples(x.element_spec).shape)
-      else:
-        shape = np.shape(_examples(x))
-      self.build((None,) + tuple(shape[1:]))
-
-  def fit(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
-    self.prepare(x)
-    return super().fit(x, *args, **kwargs)
-
-  def evaluate(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
-    self.prepare(x)
-    return super().evaluate(x, *args, **kwargs)
 
   # -------------------------------------------------- the balancer's own nets
 
