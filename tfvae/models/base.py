@@ -384,8 +384,13 @@ class BaseVAE(keras.Model):
       z = tf.random.normal([int(n), self.latent_dim])
       draw_seed = None
     else:
-      z_seed, draw_seed = tf.unstack(tf.random.experimental.stateless_split(
-          tf.constant([int(seed), 0], tf.int64), num=2))
+      if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+          or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be None or an integer in [0, 2^31), got "
+                         f"{seed!r}")
+      # Two stateless streams of one seed (TFP's samplers take int32 seeds).
+      z_seed = tf.constant([int(seed), 0], tf.int32)
+      draw_seed = tf.constant([int(seed), 1], tf.int32)
       z = tf.random.stateless_normal([int(n), self.latent_dim], seed=z_seed)
     if mean:
       return self.decode_mean(z)
