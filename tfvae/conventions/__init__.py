@@ -9,9 +9,11 @@
 
 Readers (one module each, each names the peer version and file it follows):
 `pythae`, `disentanglement_lib` (also gin files), `disent`, `keras_example`,
-`question`, `tfvae` (its flags), `flagfile` and `run` (tfvae flagfiles and run
-directories). The math is `tfvae.objectives.weighting`; see
-`tfvae.conventions.convention` for the units. Plain Python: no TensorFlow.
+`question`, `tfp_layers` (TFP's KL layers as its VAE example uses them),
+`pytorch_vae` (PyTorch-VAE's kld_weight = M / N), `tfvae` (its flags),
+`flagfile` and `run` (tfvae flagfiles and run directories). The math is
+`tfvae.objectives.weighting`; see `tfvae.conventions.convention` for the
+units. Plain Python: no TensorFlow.
 """
 
 import dataclasses
@@ -25,8 +27,10 @@ from tfvae.conventions import flagfile
 from tfvae.conventions import keras_example
 from tfvae.conventions import native
 from tfvae.conventions import pythae
+from tfvae.conventions import pytorch_vae
 from tfvae.conventions import question
 from tfvae.conventions import rundir
+from tfvae.conventions import tfp_layers
 from tfvae.conventions.convention import Capacity
 from tfvae.conventions.convention import Convention
 from tfvae.errors import ConfigError
@@ -38,6 +42,8 @@ PEERS = {
     "disent": disent,
     "keras_example": keras_example,
     "question": question,
+    "tfp_layers": tfp_layers,
+    "pytorch_vae": pytorch_vae,
     "tfvae": native,
 }
 # Sources that are files (--from=KIND:PATH).
@@ -60,8 +66,9 @@ def read(source: str, **values) -> Convention:
       flagfile, run, gin, pythae_config.
     **values: the peer's settings (beta, gamma, c_max, iteration_threshold,
       reconstruction_loss, rec_reduction, kl_reduction, loss_reduction,
-      sigma, input_shape, latent_dim); None values are ignored. A value the
-      peer has no place for is an error.
+      sigma, input_shape, latent_dim; tfp_layers' layer and batch_size,
+      pytorch_vae's batch_size and dataset_size); None values are ignored.
+      A value the peer has no place for is an error.
 
   Raises:
     ConfigError: unknown source, a value that does not apply, or bad values.
