@@ -127,6 +127,9 @@ class BaseVAE(keras.Model):
 
   # ------------------------------------------------------- serialisation
 
+  # Constructor arguments that `get_config` stores as Keras objects.
+  SERIALIZED_OBJECTS = ("encoder", "decoder")
+
   def get_config(self):
     """The constructor's arguments, for `model.save("x.keras")`: the
     networks as Keras configs, the seed and the base Layer's fields."""
@@ -145,9 +148,6 @@ class BaseVAE(keras.Model):
         config[key] = keras.saving.deserialize_keras_object(
             config[key], custom_objects=custom_objects)
     return cls(**config)
-
-  # Constructor arguments that `get_config` stores as Keras objects.
-  SERIALIZED_OBJECTS = ("encoder", "decoder")
 
   def get_build_config(self):
     """The input shape `build` fixed, so a loaded model is built (and its
@@ -195,8 +195,9 @@ class BaseVAE(keras.Model):
     self.event_shape = tuple(int(d) for d in event_shape)
     self.num_features = int(np.prod(self.event_shape))
     x = keras.KerasTensor((None,) + self.event_shape, "float32")
+    shape_text = ", ".join(map(str, self.event_shape))
     encoded = _output_spec(self.encoder, x, "encoder",
-                           f"x of shape [batch, {', '.join(map(str, event_shape))}]")
+                           f"x of shape [batch, {shape_text}]")
     width = inputs.latent_width(self.decoder)
     try:
       mean, _ = self._split_posterior(encoded)
@@ -215,8 +216,8 @@ class BaseVAE(keras.Model):
     self.build_likelihood(self.event_shape)
     z = keras.KerasTensor((None, self.latent_dim), "float32")
     params = _output_spec(self.decoder, z, "decoder",
-                          f"z of shape [batch, {self.latent_dim}] (half the "
-                          f"encoder's output {_widths(encoded)})")
+                          f"z of shape [batch, {self.latent_dim}] (the "
+                          f"encoder returns {_widths(encoded)})")
     inputs.warn_sigmoid_decoder(self.decoder,
                                 getattr(self, "likelihood", None))
     expected = self.decoder_output_shape(self.event_shape)
