@@ -78,7 +78,7 @@ CASES = [
      r"no such file or directory: .*missing\.npz"),
     ("bernoulli_outside_support", "train.py",
      ["--dataset=npz:{ws}/twos.npz", "--likelihood=bernoulli"],
-     r"bernoulli needs data in \[0, 1\]"),
+     r"Bernoulli likelihood needs values in \[0, 1\]"),
     ("bce_outside_support", "train.py",
      ["--dataset=npz:{ws}/twos.npz", "--model=reference",
       "--reference_rec=bce"], r"the BCE reconstruction needs data in \[0, 1\]"),

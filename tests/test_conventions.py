@@ -26,8 +26,10 @@ from tfvae.conventions import flagfile
 from tfvae.conventions import keras_example
 from tfvae.conventions import native
 from tfvae.conventions import pythae
+from tfvae.conventions import pytorch_vae
 from tfvae.conventions import question
 from tfvae.conventions import rundir
+from tfvae.conventions import tfp_layers
 from tfvae.errors import ConfigError
 from tfvae.objectives import weighting
 
@@ -239,6 +241,90 @@ def test_keras_binary_crossentropy_averages_the_last_axis():
   bce = -(x * np.log(p) + (1 - x) * np.log(1 - p))
   got = np.asarray(keras.losses.binary_crossentropy(x, p))
   np.testing.assert_allclose(got, bce.mean(axis=-1), rtol=1e-4)
+
+
+def test_tfp_layers_reader():
+  # The example: KLDivergenceRegularizer(prior) (weight 1) + the summed
+  # Bernoulli NLL, both averaged over the batch, the KL counted twice:
+  # beta_eff 2.
+  c = tfp_layers.read()
+  assert c.beta_eff == 2.0 and c.beta_norm == 2 * 16 / 784
+  assert c.decoder_likelihood == "bernoulli"
+  # KLDivergenceAddLoss's batch total is not divided by B = 32.
+  c = tfp_layers.read(beta=0.5, layer="add_loss", batch_size=32,
+                      input_shape=(8, 8, 1), latent_dim=4)
+  assert c.beta_eff == 16.0 and c.tfvae_flags()["beta"] == "16"
+  with pytest.raises(ConfigError, match="needs batch_size"):
+    tfp_layers.read(layer="add_loss")
+  with pytest.raises(ConfigError, match="does not apply"):
+    tfp_layers.read(batch_size=32)
+  with pytest.raises(ConfigError, match="layer"):
+    conventions.read("tfp_layers", layer="kl")
+
+
+@pytest.mark.parametrize("layer", ["regularizer", "add_loss"])
+def test_tfp_kl_layers_weight_in_tf_keras(layer):
+  """What tf_keras adds to the training loss for each TFP KL layer equals the
+  reader's beta_eff times the batch-mean KL (the loss `-log_prob` is
+  batch-averaged by Keras): measured with `evaluate`, not assumed."""
+  tf = pytest.importorskip("tensorflow")
+  tfp = pytest.importorskip("tensorflow_probability")
+  tfk = pytest.importorskip("tf_keras")
+  tfd, tfpl = tfp.distributions, tfp.layers
+  j, shape, batch, weight = 3, (2, 2, 1), 5, 0.7
+  prior = tfd.MultivariateNormalDiag(loc=tf.zeros(j))
+  x = tfk.Input(shape)
+  params = tfk.layers.Dense(tfpl.MultivariateNormalTriL.params_size(j))(
+      tfk.layers.Flatten()(x))
+  if layer == "regularizer":
+    q = tfpl.MultivariateNormalTriL(
+        j, activity_regularizer=tfpl.KLDivergenceRegularizer(
+            prior, weight=weight, use_exact_kl=True))(params)
+  else:
+    q = tfpl.KLDivergenceAddLoss(prior, weight=weight, use_exact_kl=True)(
+        tfpl.MultivariateNormalTriL(j)(params))
+  model = tfk.Model(x, q)
+  data = np.random.default_rng(0).uniform(size=(batch,) + shape).astype(
+      "float32")
+  # A zero data loss: `evaluate` returns what the KL layer adds.
+  model.compile(loss=lambda y, rv: 0.0 * tf.reduce_sum(rv.mean(), axis=-1))
+  added = model.evaluate(data, np.zeros((batch, j), "float32"),
+                         batch_size=batch, verbose=0)
+  kl = tfd.kl_divergence(model(data), prior).numpy()  # [B], KL_sum each
+  c = tfp_layers.read(beta=weight, layer=layer,
+                      batch_size=batch if layer == "add_loss" else None,
+                      input_shape=shape, latent_dim=j)
+  assert math.isclose(added, c.beta_eff * kl.mean(), rel_tol=1e-5)
+
+
+def test_pytorch_vae_reader_against_its_loss():
+  """VanillaVAE's loss, written out in numpy: MSE over batch and features +
+  w mean_B KL_sum, is (1 / K) mean_B(SSE + beta_l2 KL_sum)."""
+  shape, j, m, n = (4, 4, 3), 5, 144, 162770
+  rng = np.random.default_rng(1)
+  x, y = rng.uniform(size=(2, 8) + shape)
+  mu, log_var = rng.normal(size=(2, 8, j))
+  kl = -0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=1)
+  w = m / n
+  loss = np.mean((y - x)**2) + w * np.mean(kl)
+  c = pytorch_vae.read(batch_size=m, dataset_size=n, input_shape=shape,
+                       latent_dim=j)
+  k = 4 * 4 * 3
+  sse = np.sum((y - x)**2, axis=(1, 2, 3))
+  assert close(c.weight, w)
+  assert close(loss * k, np.mean(sse + c.beta_l2 * kl), rel=1e-12)
+  assert c.sigma2 == 0.5 and close(c.beta_eff, w * k)
+  assert close(c.beta_norm, w * j)
+  # configs/vae.yaml: 64x64x3, latent 128, batch 144 on CelebA's 162,770.
+  c = conventions.read("pytorch_vae", batch_size=144, dataset_size=162770)
+  assert round(c.beta_eff, 2) == 10.87
+  assert close(pytorch_vae.read(beta=0.00025).beta_eff, 0.00025 * 12288)
+  with pytest.raises(ConfigError, match="not both"):
+    pytorch_vae.read(beta=0.1, batch_size=2, dataset_size=10)
+  with pytest.raises(ConfigError, match="is required"):
+    pytorch_vae.read()
+  with pytest.raises(ConfigError, match="cannot exceed"):
+    pytorch_vae.read(batch_size=20, dataset_size=10)
 
 
 def test_question_reader():

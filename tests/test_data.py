@@ -72,7 +72,7 @@ def test_npz_uint8_and_float_and_support_checks(tmp_path):
   data = datasets.load_data(ExperimentConfig.from_flat(
       dataset=f"npz:{path}").validate())
   assert data.support == "real"
-  with pytest.raises(DataError, match=r"needs data in \[0, 1\]"):
+  with pytest.raises(DataError, match=r"needs values in \[0, 1\]"):
     datasets.check_support(data, "bernoulli")
   assert datasets.check_support(data, "gaussian") is None
 

@@ -27,5 +27,6 @@ class ConfigError(TfvaeError, ValueError):
   """Invalid or conflicting configuration values."""
 
 
-class DataError(TfvaeError):
-  """Missing, empty, malformed or out-of-support data."""
+class DataError(TfvaeError, ValueError):
+  """Missing, empty, malformed or out-of-support data (also a ValueError,
+  what Keras users expect of bad data)."""

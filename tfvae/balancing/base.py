@@ -165,21 +165,29 @@ class Balancer(keras.layers.Layer):
     return variable
 
   def get_config(self):
-    return {}
+    """The constructor's arguments (subclasses add theirs), for Keras
+    serialisation; the state variables are saved as weights."""
+    return {"name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
 
 
 _REGISTRY: Dict[str, Type[Balancer]] = {}
 
 
 def register(name: str) -> Callable[[Type[Balancer]], Type[Balancer]]:
-  """Class decorator: makes the balancer available as `get(name, ...)`."""
+  """Class decorator: makes the balancer available as `get(name, ...)` and
+  to Keras serialisation (a model holding it saves to `.keras`)."""
 
   def wrap(cls):
     if name in _REGISTRY and _REGISTRY[name] is not cls:
       raise ValueError(f"balancer name {name!r} is registered twice")
     cls.registry_name = name
     _REGISTRY[name] = cls
-    return cls
+    return keras.saving.register_keras_serializable(
+        package="tfvae.balancing", name=cls.__name__)(cls)
 
   return wrap
 

@@ -119,6 +119,6 @@ class BetaTCVAE(Balancer):
                  "tcvae_dimwise_kl": tf.reduce_mean(dimwise)})
 
   def get_config(self):
-    return {"dataset_size": self.dataset_size, "alpha": self.alpha,
+    return {**super().get_config(), "dataset_size": self.dataset_size, "alpha": self.alpha,
             "beta": self.beta, "gamma": self.gamma,
             "estimator": self.estimator}

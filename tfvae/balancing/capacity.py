@@ -34,6 +34,11 @@ class Capacity(Balancer):
     self.capacity_max = capacity_max
     self.capacity_steps = capacity_steps
 
+  def get_config(self):
+    return {**super().get_config(), "gamma": self.gamma,
+            "capacity_max": self.capacity_max,
+            "capacity_steps": self.capacity_steps}
+
   @classmethod
   def from_config_section(cls, section, context):
     return cls(section.capacity_gamma, section.capacity_max,

@@ -39,6 +39,11 @@ class ControlVAE(Balancer):
     self.beta = self._state("controlvae_beta", beta_min)
     self.unclipped_beta = self._state("controlvae_unclipped", beta_min)
 
+  def get_config(self):
+    return {**super().get_config(), "kl_target": self.kl_target,
+            "kp": self.kp, "ki": self.ki, "beta_min": self.beta_min,
+            "beta_max": self.beta_max}
+
   @classmethod
   def from_config_section(cls, section, context):
     return cls(section.control_kl_target, section.control_kp,

@@ -105,7 +105,7 @@ class _DIPVAE(Balancer):
                  "dip_penalty": penalty})
 
   def get_config(self):
-    return {"lambda_od": self.lambda_od, "lambda_d": self.lambda_d}
+    return {**super().get_config(), "lambda_od": self.lambda_od, "lambda_d": self.lambda_d}
 
 
 @register("dip_vae_i")

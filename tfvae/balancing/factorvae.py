@@ -186,7 +186,10 @@ class FactorVAE(Balancer):
     return {"factorvae_discriminator_loss": loss}
 
   def get_config(self):
-    return {"latent_dim": self.latent_dim, "gamma": self.gamma,
+    adam = self.discriminator_optimizer.get_config()
+    return {**super().get_config(), "latent_dim": self.latent_dim,
+            "gamma": self.gamma,
             "discriminator_units": self.discriminator_units,
             "discriminator_layers": self.discriminator_layers,
-            "seed": self.seed}
+            "learning_rate": adam["learning_rate"], "beta_1": adam["beta_1"],
+            "beta_2": adam["beta_2"], "seed": self.seed}

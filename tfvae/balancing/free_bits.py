@@ -30,6 +30,7 @@ clamps alike.
 import math
 import numbers
 
+import keras
 import tensorflow as tf
 
 from tfvae.balancing.base import Balancer
@@ -126,6 +127,18 @@ class FreeBits(Balancer):
     self.mode = mode
     self.inner = inner
     self.scalar_names = inner.scalar_names
+
+  def get_config(self):
+    return {**super().get_config(), "free_bits": self.free_bits,
+            "mode": self.mode,
+            "inner": keras.saving.serialize_keras_object(self.inner)}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    if isinstance(config.get("inner"), dict):
+      config["inner"] = keras.saving.deserialize_keras_object(config["inner"])
+    return cls(**config)
 
   @classmethod
   def from_config_section(cls, section, context):

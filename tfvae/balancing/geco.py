@@ -50,9 +50,15 @@ class GECO(Balancer):
     self.target_units = target_units
     self.alpha = alpha
     self.rate = rate
+    self.lambda_init = lambda_init
     self.lagrange = self._state("geco_lambda", lambda_init)
     self.constraint_ma = self._state("geco_constraint_ma")
     self.initialized = self._state("geco_initialized")
+
+  def get_config(self):
+    return {**super().get_config(), "target": self.target,
+            "target_units": self.target_units, "alpha": self.alpha,
+            "rate": self.rate, "lambda_init": self.lambda_init}
 
   @classmethod
   def from_config_section(cls, section, context):

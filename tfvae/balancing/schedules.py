@@ -260,6 +260,11 @@ _SCHEDULES = {
 SCHEDULE_NAMES = tuple(_SCHEDULES)
 
 
+def schedule_function(name: str) -> Callable[..., tf.Tensor]:
+  """The pure function behind schedule `name` (what `make_schedule` binds)."""
+  return _SCHEDULES[name][0]
+
+
 def make_schedule(name: str, **kwargs) -> Callable[[Any], tf.Tensor]:
   """Checks a schedule's name and arguments and returns `step -> weight`.
 

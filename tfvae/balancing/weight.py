@@ -11,6 +11,7 @@ run continues the schedule where the checkpoint left it.
 Effective beta (ELBO units): beta_eff = w K_r / J_r.
 """
 
+import functools
 from typing import Callable, Optional
 
 import tensorflow as tf
@@ -22,19 +23,46 @@ from tfvae.balancing.base import register
 from tfvae.objectives import balanced
 
 
+def schedule_config(schedule):
+  """{"name": ..., **arguments} of a built-in schedule (`make_schedule`).
+
+  Raises ValueError for any other Python function: its code cannot be
+  saved with the model.
+  """
+  if isinstance(schedule, functools.partial) and not schedule.args:
+    for name in schedules.SCHEDULE_NAMES:
+      if schedules.schedule_function(name) is schedule.func:
+        return {"name": name, **schedule.keywords}
+  raise ValueError(
+      f"schedule {schedule!r} is a Python function, which cannot be saved "
+      "with the model; use a built-in schedule "
+      "(tfvae.schedules.make_schedule or the Linear, Sigmoid, Cyclical "
+      "balancers), or save the weights only (model.save_weights)")
+
+
 @register("constant")
 class KLWeight(Balancer):
   """The weight as written, constant or from `schedule(step)`.
 
   Args:
-    schedule: `step -> weight` (a traceable TF function), or None for the
-      `Weighting`'s weight at every step.
+    schedule: `step -> weight` (a traceable TF function), a built-in
+      schedule as {"name": ..., **its arguments} (what `get_config` stores),
+      or None for the `Weighting`'s weight at every step.
   """
 
   def __init__(self, schedule: Optional[Callable] = None, name="balancer",
                **kwargs):
     super().__init__(name=name, **kwargs)
+    if isinstance(schedule, dict):
+      settings = dict(schedule)
+      schedule = schedules.make_schedule(settings.pop("name"), **settings)
     self.schedule = schedule
+
+  def get_config(self):
+    config = super().get_config()
+    if self.schedule is not None:
+      config["schedule"] = schedule_config(self.schedule)
+    return config
 
   @classmethod
   def from_config_section(cls, section, context):
@@ -68,6 +96,10 @@ class _Scheduled(KLWeight):
     self.start = start
     self.stop = stop
     self.schedule_args = schedule_args
+
+  def get_config(self):
+    return {"name": self.name, "start": self.start, "stop": self.stop,
+            **self.schedule_args}
 
   def weight(self, terms, step):
     stop = terms.kl_weight if self.stop is None else self.stop

@@ -9,9 +9,12 @@
 
 Readers (one module each, each names the peer version and file it follows):
 `pythae`, `disentanglement_lib` (also gin files), `disent`, `keras_example`,
-`question`, `tvae` (CTGAN/SDV), `tfvae` (its flags), `flagfile` and
-`run` (tfvae flagfiles and run directories). The math is `tfvae.objectives.weighting`; see
-`tfvae.conventions.convention` for the units. Plain Python: no TensorFlow.
+`question`, `tfp_layers` (TFP's KL layers as its VAE example uses them),
+`pytorch_vae` (PyTorch-VAE's kld_weight = M / N), `tvae` (CTGAN/SDV's
+loss_factor), `tfvae` (its flags), `flagfile` and `run` (tfvae flagfiles and
+run directories). The math is `tfvae.objectives.weighting`; see
+`tfvae.conventions.convention` for the units. Plain Python: TensorFlow loads
+only when a tfvae config or a registered likelihood family is read.
 """
 
 import dataclasses
@@ -25,8 +28,10 @@ from tfvae.conventions import flagfile
 from tfvae.conventions import keras_example
 from tfvae.conventions import native
 from tfvae.conventions import pythae
+from tfvae.conventions import pytorch_vae
 from tfvae.conventions import question
 from tfvae.conventions import rundir
+from tfvae.conventions import tfp_layers
 from tfvae.conventions import tvae
 from tfvae.conventions.convention import Capacity
 from tfvae.conventions.convention import Convention
@@ -39,6 +44,8 @@ PEERS = {
     "disent": disent,
     "keras_example": keras_example,
     "question": question,
+    "tfp_layers": tfp_layers,
+    "pytorch_vae": pytorch_vae,
     "tvae": tvae,
     "tfvae": native,
 }
@@ -62,8 +69,9 @@ def read(source: str, **values) -> Convention:
       flagfile, run, gin, pythae_config.
     **values: the peer's settings (beta, gamma, c_max, iteration_threshold,
       reconstruction_loss, rec_reduction, kl_reduction, loss_reduction,
-      sigma, input_shape, latent_dim); None values are ignored. A value the
-      peer has no place for is an error.
+      sigma, input_shape, latent_dim; tfp_layers' layer and batch_size,
+      pytorch_vae's batch_size and dataset_size); None values are ignored.
+      A value the peer has no place for is an error.
 
   Raises:
     ConfigError: unknown source, a value that does not apply, or bad values.

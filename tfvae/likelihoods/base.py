@@ -301,20 +301,3 @@ def data_error(argument, message):
   or the command line's `dataset`)."""
   return DataError(f"{argument}: {message}", params=(argument,))
 
-
-def check_finite(x, argument):
-  """Raises the DataError of non-finite values."""
-  if not np.all(np.isfinite(x)):
-    raise data_error(argument, "the data contain NaN or infinite values; "
-                     "remove or impute them")
-
-
-def check_unit_interval(x, argument, family):
-  """Raises the DataError of values outside [0, 1], with the likely fix."""
-  check_finite(x, argument)
-  lo, hi = float(np.min(x)), float(np.max(x))
-  if lo < 0 or hi > 1:
-    fix = ("divide uint8 images by 255" if lo >= 0 and hi <= 255 else
-           "standardised or real-valued data need likelihood=gaussian")
-    raise data_error(argument, f"{family} needs data in [0, 1], got values "
-                     f"in [{lo:.4g}, {hi:.4g}]; {fix}")

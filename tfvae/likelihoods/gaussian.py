@@ -26,15 +26,16 @@ import dataclasses
 import math
 import numbers
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae.config.base import option
 from tfvae.errors import ConfigError
-from tfvae.likelihoods import base
 from tfvae.likelihoods.base import Likelihood
+from tfvae.likelihoods.base import data_error
 from tfvae.likelihoods.base import register
 from tfvae.objectives import elbo
-from tfvae.settings import option
 
 tfd = tfp.distributions
 
@@ -147,13 +148,6 @@ class Gaussian(Likelihood):
     return config
 
   @classmethod
-  def weighting_label(cls, settings):
-    sigma = settings.get("sigma")
-    if sigma in SIGMA_MODES or sigma in _ALIASES:
-      return f"sigma-VAE ({sigma})"
-    return None
-
-  @classmethod
   def translator_entry(cls):
     return {"reconstruction": "sum_k (x_k - mu_k)^2 / (2 sigma^2) + K log "
                               "sigma + K/2 log 2 pi",
@@ -173,11 +167,21 @@ class Gaussian(Likelihood):
           shape=(channels,), initializer="zeros", name="log_sigma_channel",
           trainable=True)
 
+  @property
+  def logit_params(self):
+    """True when the decoder's output goes through a sigmoid here."""
+    return self.mean_function == "sigmoid"
+
   def check_data(self, x, argument="x"):
-    if self.mean_function == "sigmoid":
-      base.check_unit_interval(x, argument, "a Gaussian with mean=sigmoid")
-    else:
-      base.check_finite(x, argument)
+    """Data in [0, 1] for a sigmoid mean (it cannot reach other values)."""
+    if self.mean_function != "sigmoid":
+      return []
+    low, high = float(np.min(x)), float(np.max(x))
+    if low < 0.0 or high > 1.0:
+      raise data_error(
+          argument, f"Gaussian(mean='sigmoid') models values in [0, 1], got "
+          f"values in [{low:g}, {high:g}]; use mean='identity' (or 'auto') "
+          "for real-valued data, or divide uint8 images by 255")
     return []
 
   def resolve_mean(self, unit_interval: bool) -> str:
@@ -225,29 +229,6 @@ class Gaussian(Likelihood):
   def sigma_tensor(self, params, x=None):
     _, log_sigma = self.loc_and_log_scale(params, x)
     return elbo.global_batch_mean(tf.exp(log_sigma))
-
-  def serving_outputs(self, params):
-    loc, log_sigma = self.loc_and_log_scale(params)
-    return {"mean": self.mean(params), "params": params,
-            "scale": tf.broadcast_to(tf.exp(log_sigma), tf.shape(loc))}
-
-  def serving_log_likelihood(self, x, decoded):
-    # A shared (learned or fitted) sigma is not among the decoder's
-    # parameters: take it from `decode`'s `scale` output.
-    if self.sigma_mode in ("fixed", "learned_feature"):
-      return super().serving_log_likelihood(x, decoded)
-    nll = -tfd.Normal(self.mean(decoded["params"]),
-                      decoded["scale"]).log_prob(x)
-    return -elbo.reduce_features(nll, "sum")
-
-  def served_log_likelihood(self, x, params):
-    # Without the batch: the optimal sigma is the last training batch's.
-    return -elbo.reduce_features(-self.distribution(params).log_prob(x),
-                                 "sum")
-
-  @property
-  def shares_one_sigma(self):
-    return self.sigma_mode not in ("learned_channel", "learned_feature")
 
   def shared_sigma2(self, params=None, x=None):
     """sigma^2 when one sigma is shared by all features (fixed, learned,

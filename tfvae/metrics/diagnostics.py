@@ -50,6 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae.metrics import seeds
+from tfvae.models import inputs
 from tfvae.objectives import decomposition
 from tfvae.objectives import kl as kl_lib
 
@@ -345,7 +346,15 @@ def evaluate_model(model, data, batch_size=256, iw_samples=0, seed=0):
   Returns:
     dict: neg_elbo (nats), bits_per_dim, rate, distortion, loss, kl_per_dim,
     active_units, collapsed_dims, mutual_information, (iwae_nll), ...
+
+  Raises:
+    DataError (a ValueError) naming `data` when they are empty, hold NaN or
+    infinity, leave the likelihood's support or differ in shape from the
+    model's examples (an array whole, a Dataset by its first batch).
   """
+  inputs.check_data(getattr(model, "likelihood", None), data,
+                    argument="data",
+                    event_shape=getattr(model, "event_shape", None))
   if isinstance(data, tf.data.Dataset):
     dataset = data.map(lambda *xs: tf.cast(xs[0], tf.float32))
   else:

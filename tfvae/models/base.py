@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae import precision
+from tfvae.models import inputs
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
 
@@ -49,6 +50,25 @@ def _philox_normal(shape, seed, dtype):
                                      maxval=None, dtype=tf.uint32, alg="philox")
   uniform = bits_to_unit_interval(bits)
   return tf.cast(tf.math.ndtri(uniform), dtype)
+
+
+def _widths(outputs):
+  """The last-axis widths of an encoder's output(s), for messages."""
+  if isinstance(outputs, dict):
+    outputs = list(outputs.values())
+  if isinstance(outputs, (list, tuple)):
+    return "widths " + ", ".join(str(o.shape[-1]) for o in outputs)
+  return f"width {outputs.shape[-1]}"
+
+
+def _output_spec(net, tensor, name, what):
+  """The network's symbolic output; a ValueError naming `name` if it cannot
+  take `tensor`."""
+  try:
+    return keras.src.backend.compute_output_spec(net, tensor)
+  except Exception as e:  # pylint: disable=broad-except
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise ValueError(f"{name} cannot take {what}: {first[:300]}") from e
 
 
 def _is_multi_worker(strategy):
@@ -105,6 +125,54 @@ class BaseVAE(keras.Model):
     # Per-step values of the last execution, made by `compile`.
     self.step_log = None
 
+  # ------------------------------------------------------- serialisation
+
+  # Constructor arguments that `get_config` stores as Keras objects.
+  SERIALIZED_OBJECTS = ("encoder", "decoder")
+
+  def get_config(self):
+    """The constructor's arguments, for `model.save("x.keras")`: the
+    networks as Keras configs, the seed and the base Layer's fields."""
+    config = super().get_config()
+    config.update(
+        encoder=keras.saving.serialize_keras_object(self.encoder),
+        decoder=keras.saving.serialize_keras_object(self.decoder),
+        seed=self.seed)
+    return config
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    config = dict(config)
+    for key in cls.SERIALIZED_OBJECTS:
+      if isinstance(config.get(key), dict):
+        config[key] = keras.saving.deserialize_keras_object(
+            config[key], custom_objects=custom_objects)
+    return cls(**config)
+
+  def get_build_config(self):
+    """The input shape `build` fixed, so a loaded model is built (and its
+    variables exist) before Keras restores their values."""
+    if self.event_shape is None:
+      return None
+    return {"input_shape": [None] + list(self.event_shape)}
+
+  def build_from_config(self, config):
+    if config and config.get("input_shape") is not None:
+      self.build(tuple(config["input_shape"]))
+
+  def compile_from_config(self, config):
+    """Compiles a loaded model as it was saved (Keras skips `compile` for a
+    model that overrides it), then creates the optimiser's variables so
+    that the saved ones (the step count included) are restored into them."""
+    config = keras.saving.deserialize_keras_object(config)
+    self.compile(**config)
+    if self.built and not self.optimizer.built:
+      # As the training step builds it: the balancer's own networks have
+      # their own optimiser.
+      own = {id(v) for v in self.own_trainable_variables()}
+      self.optimizer.build([v for v in self.trainable_variables
+                            if id(v) not in own])
+
   @property
   def image_shape(self):
     """The event shape (the name exports and older callers use)."""
@@ -127,12 +195,31 @@ class BaseVAE(keras.Model):
     self.event_shape = tuple(int(d) for d in event_shape)
     self.num_features = int(np.prod(self.event_shape))
     x = keras.KerasTensor((None,) + self.event_shape, "float32")
-    mean, _ = self._split_posterior(
-        keras.src.backend.compute_output_spec(self.encoder, x))
-    self.latent_dim = int(mean.shape[-1])
+    shape_text = ", ".join(map(str, self.event_shape))
+    encoded = _output_spec(self.encoder, x, "encoder",
+                           f"x of shape [batch, {shape_text}]")
+    width = inputs.latent_width(self.decoder)
+    try:
+      mean, _ = self._split_posterior(encoded)
+      latent_dim = int(mean.shape[-1])
+    except ValueError:
+      if width is None:
+        raise
+      latent_dim = None
+    if width is not None and width != latent_dim:
+      raise ValueError(
+          f"encoder must return (mean, log_variance) of width {width} each, "
+          f"or one tensor of width {2 * width} (mean first), for the "
+          f"decoder's input z of width {width}; it returns "
+          f"{_widths(encoded)}")
+    self.latent_dim = latent_dim
     self.build_likelihood(self.event_shape)
     z = keras.KerasTensor((None, self.latent_dim), "float32")
-    params = keras.src.backend.compute_output_spec(self.decoder, z)
+    params = _output_spec(self.decoder, z, "decoder",
+                          f"z of shape [batch, {self.latent_dim}] (the "
+                          f"encoder returns {_widths(encoded)})")
+    inputs.warn_sigmoid_decoder(self.decoder,
+                                getattr(self, "likelihood", None))
     expected = self.decoder_output_shape(self.event_shape)
     got = getattr(params, "shape", None)
     if got is None or tuple(got[1:]) != tuple(expected):
@@ -142,6 +229,46 @@ class BaseVAE(keras.Model):
           f"{', '.join(map(str, expected))}] for events of shape "
           f"{list(self.event_shape)}, got {got}")
     super().build(input_shape)
+
+  # ------------------------------------------------------------ the data
+
+  def prepare(self, x, validation_data=None, argument="x"):
+    """Checks the data, resolves what depends on their range and builds the
+    model from their shape: bad data and shape errors surface as one
+    exception before training, and every variable exists before the
+    optimizer is built.
+
+    Raises:
+      DataError (a ValueError) naming `argument` or `validation_data` for
+      empty, non-finite or out-of-support data (`tfvae.models.inputs`), and
+      ValueError naming `encoder` or `decoder` for networks whose outputs do
+      not fit.
+    """
+    if x is None:
+      return
+    inputs.check_data(getattr(self, "likelihood", None), x, validation_data,
+                      argument=argument, event_shape=self.event_shape)
+    self.resolve_data_range(x)
+    if not self.built:
+      if isinstance(x, tf.data.Dataset):
+        shape = tuple(inputs.examples(x.element_spec).shape)
+      else:
+        shape = np.shape(inputs.examples(x))
+      self.build((None,) + tuple(shape[1:]))
+
+  def resolve_data_range(self, x):
+    """Fixes settings that follow the data's range (subclasses)."""
+    del x
+
+  def fit(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
+    """Keras' `fit`, after `prepare` checked x and validation_data."""
+    self.prepare(x, kwargs.get("validation_data"))
+    return super().fit(x, *args, **kwargs)
+
+  def evaluate(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
+    """Keras' `evaluate`, after `prepare` checked x."""
+    self.prepare(x)
+    return super().evaluate(x, *args, **kwargs)
 
   def ensure_built(self, x):
     """Builds the model from a first batch when Keras has not (direct calls)."""
@@ -193,7 +320,15 @@ class BaseVAE(keras.Model):
   # ------------------------------------------------------------ the model
 
   def encode(self, x, training=False):
-    """Posterior parameters (mean, log_variance) in float32."""
+    """Posterior parameters of q(z|x).
+
+    Args:
+      x: [B] + event shape.
+      training: passed to the encoder.
+
+    Returns:
+      (mean, log_variance), each [B, J], float32.
+    """
     z_mean, z_log_variance = self._split_posterior(
         self.encoder(x, training=training))
     return (tf.cast(z_mean, tf.float32), tf.cast(z_log_variance, tf.float32))
@@ -203,9 +338,68 @@ class BaseVAE(keras.Model):
     return tf.cast(self.decoder(z, training=training), tf.float32)
 
   def reconstruct(self, x):
-    """Mean reconstruction from the posterior mean (deterministic)."""
+    """The mean of p(x|z) at z = the posterior mean (deterministic).
+
+    Args:
+      x: [B] + event shape.
+
+    Returns:
+      [B] + event shape, float32.
+    """
     z_mean, _ = self.encode(x)
     return self.decode_mean(z_mean)
+
+  def decode(self, z):
+    """The mean of p(x|z) for latent codes z.
+
+    Args:
+      z: [B, J].
+
+    Returns:
+      [B] + event shape, float32.
+    """
+    return self.decode_mean(tf.convert_to_tensor(z, tf.float32))
+
+  def sample(self, n, seed=None, mean=True):
+    """New examples: z ~ N(0, I), then the decoder's mean or a draw of x.
+
+    Args:
+      n: the number of examples (int >= 1).
+      seed: an int for reproducible samples (stateless), or None.
+      mean: True returns the mean of p(x|z) (e.g. grey levels for a
+        Bernoulli); False one draw x ~ p(x|z) (e.g. binary images).
+
+    Returns:
+      [n] + event shape, float32.
+
+    Raises:
+      ValueError: the model is not built yet (its latent size is unknown
+        before `fit`, `build` or a first call).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+      raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if self.latent_dim is None:
+      raise ValueError("sample needs a built model (its latent size): fit "
+                       "it, load it, or call model.build((None, ...)) first")
+    if seed is None:
+      z = tf.random.normal([int(n), self.latent_dim])
+      draw_seed = None
+    else:
+      if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+          or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be None or an integer in [0, 2^31), got "
+                         f"{seed!r}")
+      # Two stateless streams of one seed (TFP's samplers take int32 seeds).
+      z_seed = tf.constant([int(seed), 0], tf.int32)
+      draw_seed = tf.constant([int(seed), 1], tf.int32)
+      z = tf.random.stateless_normal([int(n), self.latent_dim], seed=z_seed)
+    if mean:
+      return self.decode_mean(z)
+    return self.draw(z, draw_seed)
+
+  def draw(self, z, seed=None):
+    """One draw x ~ p(x|z) (subclasses); `seed` is stateless or None."""
+    raise NotImplementedError
 
   def decode_mean(self, z):
     raise NotImplementedError

@@ -25,11 +25,37 @@ import tensorflow as tf
 
 from tfvae import balancing
 from tfvae.balancing.base import Terms
+from tfvae.models import inputs
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
 from tfvae.objectives.weighting import Weighting
 
 KL_ESTIMATORS = ("analytic", "monte_carlo")
+
+
+def _check_shapes(x, z_mean, z_log_variance, z, params, likelihood):
+  """ValueError naming the argument whose static shape does not fit."""
+  shapes = {name: tuple(tf.convert_to_tensor(value).shape) for name, value in
+            (("z_mean", z_mean), ("z_log_variance", z_log_variance),
+             ("z", z))}
+  if len(shapes["z_mean"]) != 2:
+    raise ValueError(f"z_mean must have shape [batch, latent_dim], got "
+                     f"{list(shapes['z_mean'])}")
+  for name in ("z_log_variance", "z"):
+    if shapes[name] != shapes["z_mean"]:
+      raise ValueError(f"{name} must have the shape of z_mean "
+                       f"{list(shapes['z_mean'])}, got {list(shapes[name])}")
+  event_shape = tuple(tf.convert_to_tensor(x).shape[1:])
+  if None in event_shape:
+    return
+  expected = tuple(likelihood.params_shape(event_shape))
+  got = tuple(tf.convert_to_tensor(params).shape[1:])
+  if got != expected:
+    raise ValueError(
+        f"params (the decoder's output) must have shape [batch, "
+        f"{', '.join(map(str, expected))}] for {type(likelihood).__name__} "
+        f"and x of shape [batch, {', '.join(map(str, event_shape))}], got "
+        f"{list(got)}")
 
 
 def objective(x, z_mean, z_log_variance, z, params, likelihood,
@@ -48,7 +74,26 @@ def objective(x, z_mean, z_log_variance, z, params, likelihood,
     step: the optimiser steps done before this batch (schedules, capacity).
     training: whether controllers return state updates.
     kl_estimator: "analytic" (closed form) or "monte_carlo" (of z).
+
+  Raises:
+    ValueError naming the argument whose shape does not fit; called eagerly
+    (not inside a tf.function), DataError (a ValueError) naming `x` for
+    empty, non-finite or out-of-support data, as `VAE.fit` checks them.
   """
+  _check_shapes(x, z_mean, z_log_variance, z, params, likelihood)
+  if tf.executing_eagerly():
+    # The documented GradientTape loop sees values: check them as `VAE.fit`
+    # does. Inside a tf.function only the shapes are known.
+    inputs.check_data(likelihood, np.asarray(x))
+  return model_objective(x, z_mean, z_log_variance, z, params, likelihood,
+                         weighting=weighting, balancer=balancer, step=step,
+                         training=training, kl_estimator=kl_estimator)
+
+
+def model_objective(x, z_mean, z_log_variance, z, params, likelihood,
+                    weighting=None, balancer=None, step=0, training=True,
+                    kl_estimator="analytic"):
+  """`objective` without the argument checks (the model has done them)."""
   weighting = Weighting() if weighting is None else weighting
   balancer = balancing.KLWeight() if balancer is None else balancer
   if kl_estimator not in KL_ESTIMATORS:

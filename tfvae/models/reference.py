@@ -8,8 +8,10 @@ with sigma^2 = 1/2 (SSE + (K/2) log pi), so its effective beta is exactly 1; for
 BCE it is the Bernoulli NLL, again beta 1.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfvae.models.base import BaseVAE
 from tfvae.objectives import elbo
@@ -17,6 +19,8 @@ from tfvae.objectives import kl as kl_lib
 from tfvae.objectives import reference
 
 
+@keras.saving.register_keras_serializable(package="tfvae",
+                                         name="ReferenceVAE")
 class ReferenceVAE(BaseVAE):
   """Custom `train_step` around the question's `loss`."""
 
@@ -28,8 +32,23 @@ class ReferenceVAE(BaseVAE):
     super().__init__(encoder, decoder, seed=seed, **kwargs)
     self.rec = rec
 
+  def get_config(self):
+    config = super().get_config()
+    config.update(rec=self.rec)
+    return config
+
   def decode_mean(self, z):
     return tf.sigmoid(self.decode_params(z))
+
+  def draw(self, z, seed=None):
+    """x ~ the port's implied likelihood: Bernoulli(y) for BCE, a Gaussian
+    with sigma^2 = 1/2 around y for L2."""
+    y = self.decode_mean(z)
+    if self.rec == "bce":
+      dist = tfp.distributions.Bernoulli(probs=y, dtype=tf.float32)
+    else:
+      dist = tfp.distributions.Normal(y, np.sqrt(0.5).astype(np.float32))
+    return dist.sample(seed=seed)
 
   def decode_distribution_params(self, z):
     """For serving: the mean is the only parameter of the port's decoder."""

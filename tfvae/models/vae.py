@@ -20,6 +20,7 @@ nats and the effective beta in ELBO units, so every run is comparable.
     vae.fit(x_train, validation_data=x_val, epochs=20)
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -30,6 +31,11 @@ from tfvae.models.base import BaseVAE
 from tfvae.objectives.weighting import Weighting
 
 KL_ESTIMATORS = objective_lib.KL_ESTIMATORS
+
+# The weighting is plain Python (no Keras import there); registered here so a
+# saved VAE's config names it.
+keras.saving.register_keras_serializable(package="tfvae",
+                                         name="Weighting")(Weighting)
 
 
 def _check_type(name, value, cls):
@@ -47,8 +53,17 @@ def _first_batch(dataset):
   return _examples(next(iter(dataset.take(1))))
 
 
+@keras.saving.register_keras_serializable(package="tfvae", name="VAE")
 class VAE(BaseVAE):
   """A VAE with a stated weighting convention.
+
+  `vae.save("model.keras")` and `keras.models.load_model("model.keras")`
+  round-trip the networks, the likelihood (a learned sigma included), the
+  weighting, the balancer with its state and the optimiser (its step count),
+  so `fit` after loading continues where training stopped. A user's own
+  likelihood or balancer saves the same way once registered
+  (`tfvae.likelihoods.register`, `tfvae.balancers.register`); a KL schedule
+  given as a Python function cannot be saved (use a built-in schedule).
 
   Args:
     encoder: x -> (mean, log_variance) or one [batch, 2 J] tensor.
@@ -89,6 +104,18 @@ class VAE(BaseVAE):
     self.balancer = balancer
     self.kl_estimator = kl_estimator
 
+  SERIALIZED_OBJECTS = ("encoder", "decoder", "likelihood", "weighting",
+                        "balancer")
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        likelihood=keras.saving.serialize_keras_object(self.likelihood),
+        weighting=keras.saving.serialize_keras_object(self.weighting),
+        balancer=keras.saving.serialize_keras_object(self.balancer),
+        kl_estimator=self.kl_estimator)
+    return config
+
   # ----------------------------------------------------------- shapes
 
   def build_likelihood(self, event_shape):
@@ -107,6 +134,9 @@ class VAE(BaseVAE):
   def decode_mean(self, z):
     return self.likelihood.mean(self.decode_params(z))
 
+  def draw(self, z, seed=None):
+    return self.likelihood.sample(self.decode_params(z), seed=seed)
+
   def decode_distribution_params(self, z):
     """For serving: the decoder distribution's mean and its parameters."""
     return self.likelihood.serving_outputs(self.decode_params(z))
@@ -124,7 +154,7 @@ class VAE(BaseVAE):
     params = self.decode_params(z, training=training)
     optimizer = getattr(self, "optimizer", None)
     step = (optimizer.iterations if optimizer is not None else 0)
-    result = objective_lib.objective(
+    result = objective_lib.model_objective(
         x, z_mean, z_log_variance, z, params, self.likelihood,
         weighting=self.weighting, balancer=self.balancer, step=step,
         training=training, kl_estimator=self.kl_estimator)
@@ -164,27 +194,6 @@ class VAE(BaseVAE):
     resolve(bool(values.size) and float(values.min()) >= 0.0 and
             float(values.max()) <= 1.0)
 
-  def prepare(self, x):
-    """Resolves the data range and builds the model from the data's shape,
-    so shape errors surface before training and every variable exists
-    before the optimizer is built."""
-    if x is None:
-      return
-    self.resolve_data_range(x)
-    if not self.built:
-      if isinstance(x, tf.data.Dataset):
-        shape = tuple(_examples(x.element_spec).shape)
-      else:
-        shape = np.shape(_examples(x))
-      self.build((None,) + tuple(shape[1:]))
-
-  def fit(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
-    self.prepare(x)
-    return super().fit(x, *args, **kwargs)
-
-  def evaluate(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
-    self.prepare(x)
-    return super().evaluate(x, *args, **kwargs)
 
   # -------------------------------------------------- the balancer's own nets
 

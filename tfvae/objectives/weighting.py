@@ -123,6 +123,14 @@ class Weighting:
     if self.beta is not None and self.beta_norm is not None:
       raise ValueError("beta and beta_norm are mutually exclusive; give one")
 
+  def get_config(self) -> dict:
+    """The fields, for Keras serialisation of a model that holds it."""
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_config(cls, config: dict) -> "Weighting":
+    return cls(**config)
+
   def rec_divisor(self, num_features: int) -> float:
     return divisor(self.rec, num_features)
 
