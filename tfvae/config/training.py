@@ -7,6 +7,9 @@ from typing import Optional
 from tfvae.config.base import Section, option, positive_int
 from tfvae.errors import ConfigError
 
+# The run's length when neither `steps` nor `epochs` is given.
+DEFAULT_STEPS = 2000
+
 
 @dataclasses.dataclass
 class TrainingConfig(Section):
@@ -14,13 +17,22 @@ class TrainingConfig(Section):
 
   batch_size: int = option(64, "Global batch size.")
   steps: Optional[int] = option(
-      None, "Optimiser steps to train (default 2000). Exclusive with "
-      "--epochs.")
+      None, f"Optimiser steps to train (default {DEFAULT_STEPS}). Exclusive "
+      "with --epochs.")
   epochs: Optional[int] = option(
       None, "Passes over the training set. Exclusive with --steps.")
   learning_rate: float = option(1e-3, "Adam learning rate.")
   seed: int = option(0, "Seed of data order, initialisation and posterior "
                      "noise.")
+
+  def total_steps(self, num_train: int) -> int:
+    """`steps`, or `epochs` full passes over `num_train` examples (full
+    batches only), or DEFAULT_STEPS."""
+    if self.steps is not None:
+      return self.steps
+    if self.epochs is not None:
+      return self.epochs * max(1, num_train // self.batch_size)
+    return DEFAULT_STEPS
 
   def validate(self) -> "TrainingConfig":
     positive_int("batch_size", self.batch_size)

@@ -48,8 +48,7 @@ def build_model_for_run(config, spec):
   num_train = spec.get("num_train")
   total_steps = None
   if num_train is not None:
-    from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
-    total_steps = trainer.total_steps(config, num_train)
+    total_steps = config.training.total_steps(num_train)
   return build_model(config, spec["image_shape"], total_steps,
                      dataset_size=num_train,
                      data=types.SimpleNamespace(**spec))

@@ -41,17 +41,10 @@ FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "total_correlation", "dimwise_kl", "kl_parts_batch")
 
 
-DEFAULT_STEPS = 2000
-
-
 def total_steps(config, num_train):
-  """--steps, or --epochs full passes (full batches only), or the default."""
-  if config.training.steps is not None:
-    return config.training.steps
-  if config.training.epochs is not None:
-    return config.training.epochs * max(
-        1, num_train // config.training.batch_size)
-  return DEFAULT_STEPS
+  """--steps, or --epochs full passes (full batches only), or the default
+  (`TrainingConfig.total_steps`)."""
+  return config.training.total_steps(num_train)
 
 
 def requested_steps_per_execution(config, strategy=None):
