@@ -12,6 +12,7 @@ for library callers that skip this module.
 from tfvae.data import datasets
 from tfvae.errors import DataError
 from tfvae.export import layout
+from tfvae.models import factory
 from tfvae.runs import lock
 from tfvae.runs import rundir
 
@@ -46,8 +47,6 @@ def check_data(config, data):
   model = config.model
   likelihood = None
   if model.model == "vae":
-    # pylint: disable-next=import-outside-toplevel
-    from tfvae.models import factory
     likelihood = factory.build_likelihood(config, data.event_shape, data)
   return datasets.check_support(data, likelihood, model.model,
                                 model.reference_rec)
