@@ -30,12 +30,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.config.base import option
 from tfvae.errors import ConfigError
 from tfvae.likelihoods.base import Likelihood
 from tfvae.likelihoods.base import data_error
 from tfvae.likelihoods.base import register
 from tfvae.objectives import elbo
+from tfvae.settings import option
 
 tfd = tfp.distributions
 
@@ -148,6 +148,13 @@ class Gaussian(Likelihood):
     return config
 
   @classmethod
+  def weighting_label(cls, settings):
+    sigma = settings.get("sigma")
+    if sigma in SIGMA_MODES or sigma in _ALIASES:
+      return f"sigma-VAE ({sigma})"
+    return None
+
+  @classmethod
   def translator_entry(cls):
     return {"reconstruction": "sum_k (x_k - mu_k)^2 / (2 sigma^2) + K log "
                               "sigma + K/2 log 2 pi",
@@ -229,6 +236,29 @@ class Gaussian(Likelihood):
   def sigma_tensor(self, params, x=None):
     _, log_sigma = self.loc_and_log_scale(params, x)
     return elbo.global_batch_mean(tf.exp(log_sigma))
+
+  def serving_outputs(self, params):
+    loc, log_sigma = self.loc_and_log_scale(params)
+    return {"mean": self.mean(params), "params": params,
+            "scale": tf.broadcast_to(tf.exp(log_sigma), tf.shape(loc))}
+
+  def serving_log_likelihood(self, x, decoded):
+    # A shared (learned or fitted) sigma is not among the decoder's
+    # parameters: take it from `decode`'s `scale` output.
+    if self.sigma_mode in ("fixed", "learned_feature"):
+      return super().serving_log_likelihood(x, decoded)
+    nll = -tfd.Normal(self.mean(decoded["params"]),
+                      decoded["scale"]).log_prob(x)
+    return -elbo.reduce_features(nll, "sum")
+
+  def served_log_likelihood(self, x, params):
+    # Without the batch: the optimal sigma is the last training batch's.
+    return -elbo.reduce_features(-self.distribution(params).log_prob(x),
+                                 "sum")
+
+  @property
+  def shares_one_sigma(self):
+    return self.sigma_mode not in ("learned_channel", "learned_feature")
 
   def shared_sigma2(self, params=None, x=None):
     """sigma^2 when one sigma is shared by all features (fixed, learned,
