@@ -45,7 +45,7 @@ def check_data(config, data):
   likelihood family's own check); returns a warning string or None."""
   model = config.model
   likelihood = None
-  if model.model == "vae":
+  if model.model in ("vae", "sequence"):
     # pylint: disable-next=import-outside-toplevel
     from tfvae.models import factory
     likelihood = factory.build_likelihood(config, data.event_shape, data)
