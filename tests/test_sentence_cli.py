@@ -22,6 +22,7 @@ from tfvae.export import saved_model
 from tfvae.export import sequence as sequence_export
 from tfvae.models import factory
 from tfvae.models import sequence
+from tfvae.training import preflight
 from tfvae.training import text_summaries
 
 SMALL = dict(dataset="sentences", model="sequence", likelihood="categorical",
@@ -90,6 +91,8 @@ def test_sentences_refuse_binarization():
 
 def test_image_data_is_refused_by_the_sequence_model():
   config = small_config(dataset="digits")
+  with pytest.raises(DataError, match="token ids of shape"):
+    preflight.check_data(config, datasets.load_data(config))
   with pytest.raises(DataError, match="token ids of shape"):
     factory.build_model(config, (8, 8, 1),
                         data=types.SimpleNamespace(num_classes=17))
