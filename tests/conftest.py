@@ -40,6 +40,8 @@ SLOW = (
     "tests/test_distribute.py::test_mixed_bfloat16_keeps_likelihood_math",
     "tests/test_sweep.py::test_small_beta_sweep_end_to_end",
     "tests/test_export.py::",
+    "tests/test_sentence_cli.py::test_export_serves_without_tfvae_and_with_saved_model_cli",
+    "tests/test_sentence_cli.py::test_flagfile_trains_reports_perplexity_and_exports",
     "tests/test_serving_loader.py::",
     "tests/test_balancing_training.py::test_geco_reaches_its_target",
     "tests/test_balancing_training.py::test_resumed_run_logs_the_same_state",

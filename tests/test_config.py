@@ -43,14 +43,15 @@ NEW_DEFAULTS = {
     "gaussian_mean": "auto", "tc_alpha": 1.0, "tc_beta": 6.0,
     "tc_gamma": 1.0, "tc_estimator": "mss", "factorvae_gamma": 35.0,
     "factorvae_units": 1000, "factorvae_layers": 6, "dip_lambda_od": 10.0,
-    "dip_lambda_d": None,
+    "dip_lambda_d": None, "embedding_dim": 64, "word_dropout": 0.0,
 }
 SECTIONS = {
     "data": ["dataset", "binarization", "validation_fraction",
              "max_examples"],
     # The model's own settings, then every likelihood family's.
     "model": ["model", "reference_rec", "likelihood", "kl_estimator",
-              "architecture", "latent_dim", "hidden_units"] + list(
+              "architecture", "latent_dim", "hidden_units", "embedding_dim",
+              "word_dropout"] + list(
                   likelihood_base.settings_fields()),
     "objective": ["rec_reduction", "kl_reduction", "beta", "beta_norm"],
     "training": ["batch_size", "steps", "epochs", "learning_rate", "seed"],

@@ -8,7 +8,8 @@ from tfvae.errors import ConfigError
 
 BINARIZATIONS = ("none", "static", "dynamic")
 DATASET_PREFIXES = ("npz:", "tfds:", "images:", "dsprites_npz:")
-BUILTIN_DATASETS = ("digits", "dsprites", "shapes_rgb", "mixed_table")
+BUILTIN_DATASETS = ("digits", "dsprites", "shapes_rgb", "mixed_table",
+                    "sentences")
 # Kinds whose argument is a path on disk (checked when the data loads).
 PATH_KINDS = ("npz", "images", "dsprites_npz")
 
@@ -21,6 +22,8 @@ class DataConfig(Section):
       "digits", "digits (default, offline), dsprites (procedural, offline), "
       "shapes_rgb (generated 32x32 colour shapes with known factors), "
       "mixed_table (generated table of mixed column types), "
+      "sentences (English sentences shipped with Python, token ids for "
+      "model=sequence), "
       "npz:PATH, images:DIR, tfds:NAME[:SPLIT] (needs network), "
       "dsprites_npz:PATH (the original dSprites file).")
   binarization: Literal["none", "static", "dynamic"] = option(
@@ -53,7 +56,7 @@ class DataConfig(Section):
         not self.dataset.startswith(DATASET_PREFIXES)):
       raise ConfigError(
           f"dataset={self.dataset!r} is not one of digits, dsprites, "
-          "shapes_rgb, mixed_table, npz:PATH, images:DIR, tfds:NAME, "
+          "shapes_rgb, mixed_table, sentences, npz:PATH, images:DIR, tfds:NAME, "
           "dsprites_npz:PATH",
           params=("dataset",))
     if self.dataset_kind in ("npz", "images", "tfds", "dsprites_npz"):

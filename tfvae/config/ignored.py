@@ -18,9 +18,14 @@ _RULES: Tuple[Tuple[Tuple[str, ...], Callable, str], ...] = (
      "model=reference"),
     (("likelihood", "kl_estimator", "rec_reduction", "kl_reduction") +
      tuple(likelihood_base.settings_fields()),
-     lambda c: c.model.model == "vae", "model=vae"),
-    (("hidden_units",), lambda c: c.model.architecture == "mlp",
-     "architecture=mlp"),
+     lambda c: c.model.model in ("vae", "sequence"), "model=vae|sequence"),
+    (("hidden_units",), lambda c: (c.model.architecture == "mlp" or
+                                   c.model.model == "sequence"),
+     "architecture=mlp or model=sequence"),
+    (("architecture",), lambda c: c.model.model != "sequence",
+     "model=vae|reference"),
+    (("word_dropout", "embedding_dim"),
+     lambda c: c.model.model == "sequence", "model=sequence"),
     (("kl_warmup_steps", "kl_start", "kl_stop"),
      lambda c: c.balancer.kl_schedule != "constant",
      "kl_schedule=linear|sigmoid|cyclical"),

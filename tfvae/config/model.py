@@ -10,9 +10,10 @@ from typing import Literal
 
 from tfvae import likelihoods
 from tfvae.config.base import Section, option, positive_int
+from tfvae.errors import ConfigError
 from tfvae.likelihoods import base as likelihood_base
 
-MODELS = ("vae", "reference")
+MODELS = ("vae", "reference", "sequence")
 REFERENCE_RECS = ("l2", "bce")
 KL_ESTIMATORS = ("analytic", "monte_carlo")
 ARCHITECTURES = ("mlp", "conv")
@@ -22,9 +23,11 @@ ARCHITECTURES = ("mlp", "conv")
 class _ModelSettings(Section):
   """The model class, its decoder distribution and its networks."""
 
-  model: Literal["vae", "reference"] = option(
+  model: Literal["vae", "reference", "sequence"] = option(
       "vae", "vae (the general, switchable VAE) | reference (the question's "
-      "loss, line for line).", MODELS)
+      "loss, line for line) | sequence (the sentence VAE on token ids: GRU "
+      "encoder and teacher-forced GRU decoder, likelihood=categorical).",
+      MODELS)
   reference_rec: Literal["l2", "bce"] = option(
       "l2", "Reconstruction of --model=reference: l2 (summed squared error) "
       "| bce (clipped, summed).", REFERENCE_RECS)
@@ -38,7 +41,14 @@ class _ModelSettings(Section):
   architecture: Literal["mlp", "conv"] = option(
       "mlp", "mlp | conv (8x8, 28x28, 32x32, 64x64 inputs).", ARCHITECTURES)
   latent_dim: int = option(8, "Number of latent dimensions J.")
-  hidden_units: int = option(256, "Width of the mlp's hidden layers.")
+  hidden_units: int = option(
+      256, "Width of the mlp's hidden layers; with model=sequence, the GRUs' "
+      "state size.")
+  embedding_dim: int = option(
+      64, "model=sequence: the size of the token embeddings.")
+  word_dropout: float = option(
+      0.0, "model=sequence: the probability that a decoder input token is "
+      "replaced by <unk> during training (Bowman et al. 2016; 0 = none).")
 
   def likelihood_class(self):
     """The registered family of `likelihood`."""
@@ -49,6 +59,16 @@ class _ModelSettings(Section):
     self.likelihood_class().check_settings(self)
     positive_int("latent_dim", self.latent_dim)
     positive_int("hidden_units", self.hidden_units)
+    positive_int("embedding_dim", self.embedding_dim)
+    if not (isinstance(self.word_dropout, (int, float)) and
+            0.0 <= self.word_dropout <= 1.0):
+      raise ConfigError(f"word_dropout must be a probability in [0, 1], got "
+                        f"{self.word_dropout!r}", params=("word_dropout",))
+    if self.model == "sequence" and self.likelihood != "categorical":
+      raise ConfigError(f"model=sequence models token ids: it needs "
+                        f"likelihood=categorical, got "
+                        f"likelihood={self.likelihood}",
+                        params=("model", "likelihood"))
     return self
 
 

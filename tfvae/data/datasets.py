@@ -12,6 +12,10 @@ Sources (`--dataset`):
 - `mixed_table`: a generated table of 4 real, 3 binary, a 4-way and a 3-way
   categorical column from three known factors (`tfvae.data.mixed_table`),
   float32 rows used as they are; the data set carries its `columns` spec.
+- `sentences`: English sentences that ship with Python
+  (`tfvae.data.text.load_pydoc`: int32 token ids [N, 30] padded with id 0,
+  a 2000-token vocabulary), for `--model=sequence`; it carries
+  `num_classes`, `vocab` and `pad_id`.
 - `dsprites_npz:PATH`: the original dSprites `.npz`, read lazily.
 - `npz:PATH`: user arrays under key `x` (or `images`, or the only array) of
   any event shape: vectors [N, D], sequences [N, T, D], images [N, H, W, C];
@@ -72,6 +76,8 @@ class ImageData:
       `--likelihood=columns`; None for other data.
     num_classes, vocab: the number of classes of integer ids and their
       names (from an npz's optional keys); None when not given.
+    pad_id: the padding id of token sequences (`sentences`), the
+      categorical likelihood's default `mask_value`; None for other data.
     values: True when the stored numbers are values (ids, codes, table
       rows) that must not be binarised.
     factor_names, train_factors, validation_factors: the known generative
@@ -90,6 +96,7 @@ class ImageData:
   columns: Optional[str] = None
   num_classes: Optional[int] = None
   vocab: Optional[Tuple[str, ...]] = None
+  pad_id: Optional[int] = None
   values: bool = False
   factor_names: Optional[Tuple[str, ...]] = None
   train_factors: Optional[np.ndarray] = None
@@ -356,6 +363,8 @@ def load_data(config):
     return _load_dsprites(config)
   if kind in GENERATED:
     return _load_generated(config)
+  if kind == "sentences":
+    return _load_sentences(config)
   validation = None
   meta = {}
   if kind == "digits":
@@ -438,6 +447,27 @@ def _load_generated(config):
                    factor_names=module.FACTOR_NAMES,
                    train_factors=factors[train_idx],
                    validation_factors=factors[val_idx], **extra)
+
+
+def _load_sentences(config):
+  """The built-in sentences, split by the training seed; int32 ids."""
+  from tfvae.data import text  # pylint: disable=import-outside-toplevel
+  _check_no_binarization(config, "holds token ids")
+  fraction = config.data.validation_fraction
+  if not 0 < fraction < 1:
+    raise DataError(f"validation_fraction must be in (0, 1) for "
+                    f"{config.data.dataset}, got {fraction}",
+                    params=("validation_fraction",))
+  corpus = text.load_pydoc(validation_fraction=fraction,
+                           seed=config.training.seed)
+  train = corpus.train
+  if config.data.max_examples is not None:
+    train = train[:config.data.max_examples]
+  return ImageData(name=config.data.dataset, train=train,
+                   validation=corpus.validation, scale=1.0,
+                   support=corpus.support, num_train=int(train.shape[0]),
+                   num_classes=corpus.num_classes, vocab=corpus.vocab,
+                   pad_id=corpus.pad_id, values=True)
 
 
 def _load_dsprites(config):

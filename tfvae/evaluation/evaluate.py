@@ -148,6 +148,13 @@ def _evaluate_model(model, run_config, config, data, options, ground_truth,
       "balancer": run_config.balancer.balancer,
   }
   result.update(diag)
+  if run_config.model.model == "sequence":
+    # Per-token perplexities over the real tokens (and the IWAE's).
+    from tfvae.training import text_summaries
+    ids = loading.split_images(data, options.split, options.max_examples)
+    pad_id = getattr(model, "pad_id", 0)
+    result.update(text_summaries.perplexities(
+        diag, text_summaries.tokens_per_sentence(ids, pad_id)))
   result["collapse_warning"] = metrics_lib.collapse_warning(
       diag["collapsed_dims"], diag["latent_dim"])
   if metric_names:

@@ -70,6 +70,10 @@ def _rows(result):
     rows.append((f"IWAE NLL, k={result['iw_samples']} (nats)",
                  f"{result['iwae_nll']:.4f}"))
     rows.append(("IWAE NLL (bits/dim)", f"{result['iwae_bits_per_dim']:.5f}"))
+  for key, label in (("perplexity", "perplexity (-ELBO, per real token)"),
+                     ("iwae_perplexity", "perplexity (IWAE, per real token)")):
+    if key in result:
+      rows.append((label, f"{result[key]:.3f}"))
   rows += [
       ("mutual information I(x;z)", f"{result['mutual_information']:.4f}"),
       ("active units", f"{result['active_units']}/{result['latent_dim']}"),

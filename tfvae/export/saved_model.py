@@ -31,6 +31,8 @@ for image data):
   al. 2018). The samples use common random numbers fixed in the export
   (eps_s, s = 1..S, the same for every example), so the score is a
   deterministic function of the example alone: an anomaly score.
+- The sentence VAE (`model=sequence`) has its own signatures on token ids
+  (`tfvae.export.sequence`) and `assets/vocab.txt`.
 - `encode_uint8`, `reconstruct_uint8`, `elbo_uint8`: the same on the raw
   integer values of the training data (uint8 x, multiplied by `data_scale`
   inside the graph; 1/16 for `digits`, 1/255 for uint8 images). Present only
@@ -62,6 +64,7 @@ ELBO_SAMPLES = 16
 ELBO_SEED = (20170, 1312)
 METADATA_FILE = "tfvae_export.json"
 CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.txt"
 
 
 # ---------------------------------------------------------- serving graph
@@ -225,8 +228,15 @@ def _scaled_input(fn, scale):
 
 
 def model_description(model):
-  """model ("vae" / "reference"), likelihood and sigma, read from the model."""
+  """model ("vae" / "reference" / "sequence"), likelihood and sigma, read
+  from the model."""
   likelihood = getattr(model, "likelihood", None)
+  if hasattr(model, "generate") and likelihood is not None:
+    return {"model": "sequence", "likelihood": "categorical",
+            "likelihood_description": likelihood.describe(), "sigma": None,
+            "max_length": model.max_length, "vocab_size": model.vocab_size,
+            **{name: getattr(model, name) for name in (
+                "pad_id", "unk_id", "bos_id", "eos_id")}}
   if likelihood is None:
     return {"model": "reference", "likelihood": f"reference_{model.rec}",
             "sigma": None}
@@ -282,7 +292,14 @@ def export(model, config, export_base, uint8_scale=None, step=None):
   export_base = os.path.abspath(export_base)
   if step is None and getattr(model, "optimizer", None) is not None:
     step = int(model.optimizer.iterations.numpy())
-  module, signatures = build_serving_module(model, uint8_scale)
+  vocab = None
+  if hasattr(model, "generate") and hasattr(model, "vocab_size"):
+    # The sentence VAE: signatures on token ids (`tfvae.export.sequence`).
+    from tfvae.export import sequence  # pylint: disable=import-outside-toplevel
+    module, signatures = sequence.build_serving_module(model)
+    vocab = getattr(model, "vocab_tokens", None)
+  else:
+    module, signatures = build_serving_module(model, uint8_scale)
   os.makedirs(export_base, exist_ok=True)
   layout.remove_stale_temporaries(export_base)
   tmp = layout.new_temporary(export_base)
@@ -296,6 +313,11 @@ def export(model, config, export_base, uint8_scale=None, step=None):
       json.dump(_metadata(model, uint8_scale, signatures, step), f,
                 indent=2, sort_keys=True)
       f.write("\n")
+    if vocab is not None:
+      vocab_path = os.path.join(sources, VOCAB_FILE)
+      with open(vocab_path, "w", encoding="utf-8") as f:
+        f.write("".join(f"{token}\n" for token in vocab))
+      module.vocab_asset = tf.saved_model.Asset(vocab_path)
     module.config_asset = tf.saved_model.Asset(config_path)
     module.metadata_asset = tf.saved_model.Asset(metadata_path)
     tf.saved_model.save(module, tmp, signatures=signatures)

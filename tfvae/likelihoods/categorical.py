@@ -51,7 +51,8 @@ class CategoricalSettings:
       "the data set's num_classes, else the largest id + 1.")
   mask_value: Optional[int] = option(
       None, "Categorical: the padding id, left out of the NLL and of the "
-      "per-token counts; unset: no padding.")
+      "per-token counts; unset: the data set's pad_id (sentences: 0), else no "
+      "padding.")
 
 
 def _check_int(name, value, minimum=None):
@@ -145,7 +146,11 @@ class Categorical(Likelihood):
       raise ConfigError("num_classes must be set for the categorical "
                         "likelihood when the data do not give it",
                         params=("num_classes",))
-    return cls(num_classes=int(num_classes), mask_value=settings.mask_value)
+    mask_value = settings.mask_value
+    if mask_value is None and data is not None:
+      # Token sequences name their padding id.
+      mask_value = getattr(data, "pad_id", None)
+    return cls(num_classes=int(num_classes), mask_value=mask_value)
 
   def get_config(self):
     config = super().get_config()

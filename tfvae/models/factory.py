@@ -10,6 +10,8 @@ import types
 from tfvae import balancing
 from tfvae import likelihoods
 from tfvae import networks
+from tfvae.errors import ConfigError
+from tfvae.errors import DataError
 from tfvae.models.reference import ReferenceVAE
 from tfvae.models.vae import VAE
 
@@ -75,6 +77,9 @@ def build_model(config, event_shape, total_steps=None,
         support="unit" if data_in_unit_interval else "real")
   likelihood = None if model.model == "reference" else build_likelihood(
       config, event_shape, data)
+  if model.model == "sequence":
+    return build_sequence_model(config, event_shape, likelihood, total_steps,
+                                dataset_size, data)
   encoder = networks.build_encoder(
       event_shape, model.latent_dim, model.architecture, model.hidden_units,
       input_layer=likelihood.input_layer() if likelihood else None)
@@ -92,4 +97,39 @@ def build_model(config, event_shape, total_steps=None,
               balancer=build_balancer(config, total_steps, dataset_size),
               kl_estimator=model.kl_estimator, seed=seed, name="vae")
   vae.build((None,) + event_shape)
+  return vae
+
+
+def build_sequence_model(config, event_shape, likelihood, total_steps=None,
+                         dataset_size=None, data=None):
+  """The built `SequenceVAE` of `model=sequence`: the GRU pair of
+  `tfvae.models.sequence` over the likelihood's V classes, its padding id
+  the likelihood's `mask_value` (the data's pad id by default)."""
+  # pylint: disable-next=import-outside-toplevel
+  from tfvae.models import sequence
+  if len(event_shape) != 1:
+    raise DataError(f"dataset: model=sequence needs token ids of shape "
+                    f"[N, T], got examples of shape {list(event_shape)}",
+                    params=("dataset",))
+  model = config.model
+  vocab_size = likelihood.num_classes
+  pad_id = (sequence.PAD_ID if likelihood.mask_value is None
+            else likelihood.mask_value)
+  size = dict(vocab_size=vocab_size, latent_dim=model.latent_dim,
+              embedding_dim=model.embedding_dim, units=model.hidden_units)
+  try:
+    vae = sequence.SequenceVAE(
+        sequence.gru_encoder(pad_id=pad_id, **size),
+        sequence.gru_decoder(**size), vocab_size,
+        weighting=config.objective.weighting(),
+        balancer=build_balancer(config, total_steps, dataset_size),
+        word_dropout=model.word_dropout, pad_id=pad_id,
+        kl_estimator=model.kl_estimator, seed=config.training.seed,
+        name="sequence_vae")
+  except ValueError as e:  # The special ids do not fit the vocabulary.
+    raise ConfigError(str(e), params=("num_classes", "mask_value")) from None
+  vocab = getattr(data, "vocab", None)
+  # The export stores it as assets/vocab.txt.
+  vae.vocab_tokens = None if vocab is None else tuple(str(t) for t in vocab)
+  vae.build((None,) + tuple(event_shape))
   return vae

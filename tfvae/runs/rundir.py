@@ -123,7 +123,7 @@ def prepare(config):
 
 
 # Optional data-set attributes written to data.json when set.
-DESCRIBED_DATA_KEYS = ("columns", "num_classes", "vocab")
+DESCRIBED_DATA_KEYS = ("columns", "num_classes", "vocab", "pad_id")
 
 
 def data_spec(data):

@@ -45,8 +45,12 @@ def check_data(config, data):
   """Raises DataError when the data leave the model's support (the
   likelihood family's own check); returns a warning string or None."""
   model = config.model
+  if model.model == "sequence" and len(data.event_shape) != 1:
+    raise DataError(f"dataset: model=sequence needs token ids of shape "
+                    f"[N, T], got examples of shape {list(data.event_shape)}",
+                    params=("dataset",))
   likelihood = None
-  if model.model == "vae":
+  if model.model in ("vae", "sequence"):
     likelihood = factory.build_likelihood(config, data.event_shape, data)
   return datasets.check_support(data, likelihood, model.model,
                                 model.reference_rec)

@@ -29,6 +29,7 @@ from tfvae.training import distribute
 from tfvae.training import execution
 from tfvae.training import preflight
 from tfvae.training import tensorboard as tb
+from tfvae.training import text_summaries
 
 NUM_IMAGES_LOGGED = 8
 # Train steps per tf.function call for --steps_per_execution=0 (auto); measured
@@ -40,6 +41,8 @@ FINAL_KEYS = ("neg_elbo", "bits_per_dim", "rate", "distortion", "loss",
               "mutual_information", "num_examples", "index_code_mi",
               "total_correlation", "dimwise_kl", "kl_parts_batch")
 
+# The sentence VAE's (`text_summaries.TextEvaluation`).
+TEXT_KEYS = ("perplexity", "iwae_perplexity", "tokens_per_sentence")
 
 def total_steps(config, num_train):
   """--steps, or --epochs full passes (full batches only), or the default
@@ -249,6 +252,11 @@ def _evaluation(config, data, writers, print_fn, float32_copy=None):
   val_ds = pipeline.eval_dataset(data.validation, data.scale, EVAL_BATCH_SIZE,
                                   config.data.binarization,
                                   config.training.seed + 1)
+  if config.model.model == "sequence":
+    return text_summaries.TextEvaluation(
+        val_ds, writers["validation"], data.validation, data.vocab,
+        image_every=config.run.image_every, print_fn=print_fn,
+        seed=config.training.seed, float32_copy=float32_copy)
   preview = None  # Image summaries only for image data.
   if tb.is_image_shape(data.event_shape):
     preview = (data.validation[:NUM_IMAGES_LOGGED].astype(np.float32) *
@@ -285,6 +293,7 @@ def _final_metrics(model, config, evaluation, started, policy,
   if evaluation.last_step != int(model.optimizer.iterations.numpy()):
     result = evaluation.evaluate()
   final = {k: result[k] for k in FINAL_KEYS}
+  final.update({k: result[k] for k in TEXT_KEYS if k in result})
   final.update(final_weighting(model, config))
   final.update({
       "step": int(model.optimizer.iterations.numpy()),
@@ -344,6 +353,9 @@ def summary_table(final):
       ("effective beta (ELBO units)", f"{final['beta_eff']:.6g}"),
       ("beta_norm", f"{final['beta_norm']:.6g}"),
   ]
+  if "perplexity" in final:
+    rows.insert(1, ("perplexity (per real token)",
+                    f"{final['perplexity']:.3f}"))
   if "beta_sse_units" in final:
     rows.append(("beta in the question's L2/sum units",
                  f"{final['beta_sse_units']:.6g}"))
