@@ -5,6 +5,7 @@ import types
 
 import numpy as np
 import pytest
+import keras
 import tensorflow as tf
 
 import tfvae
@@ -286,3 +287,26 @@ def test_iwae_chunks_count_the_logits_per_token():
   per_sample = len(X) * T * V
   assert diagnostics._samples_per_chunk(model, X, 10**6) == (  # pylint: disable=protected-access
       diagnostics.IWAE_MAX_ELEMENTS // per_sample)
+
+
+def test_keras_file_round_trip_continues_training(tmp_path):
+  vae = make_model(word_dropout=0.25, balancer=tfvae.balancers.Sigmoid(
+      0.0, k=0.05, x0=20))
+  vae.compile(optimizer="adam", steps_per_execution=1)
+  vae.fit(X, batch_size=16, epochs=1, verbose=0)
+  path = str(tmp_path / "sentence.keras")
+  vae.save(path)
+  loaded = keras.models.load_model(path)
+  assert isinstance(loaded, tfvae.SequenceVAE)
+  assert loaded.word_dropout == 0.25 and loaded.pad_id == PAD
+  assert int(loaded.optimizer.iterations.numpy()) == 3
+  for a, b in zip(vae.weights, loaded.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  x = tf.constant(X[:16])
+  vae.eval_seed = loaded.eval_seed = tf.constant([3, 4], tf.int64)
+  np.testing.assert_allclose(
+      loaded.compute_terms(x, training=False)["distortion"].numpy(),
+      vae.compute_terms(x, training=False)["distortion"].numpy(), rtol=1e-5)
+  after_a = vae.train_on_batch(x, return_dict=True)["loss"]
+  after_b = loaded.train_on_batch(x, return_dict=True)["loss"]
+  np.testing.assert_allclose(float(after_b), float(after_a), rtol=1e-5)

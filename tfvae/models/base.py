@@ -17,6 +17,12 @@ from tfvae import precision
 from tfvae.models import inputs
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
+from tfvae.objectives.weighting import Weighting
+
+# The weighting is plain Python (no Keras import there); registered here so a
+# saved model's config names it.
+keras.saving.register_keras_serializable(package="tfvae",
+                                         name="Weighting")(Weighting)
 
 # Every model logs these, whatever its weighting.
 CORE_SCALARS = ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",

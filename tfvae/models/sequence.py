@@ -200,8 +200,13 @@ def gru_decoder(vocab_size, latent_dim, embedding_dim=64, units=128,
 # --------------------------------------------------------------------- model
 
 
+@keras.saving.register_keras_serializable(package="tfvae",
+                                          name="SequenceVAE")
 class SequenceVAE(BaseVAE):
   """A VAE on token sequences with a teacher-forced decoder.
+
+  `model.save("x.keras")` / `keras.models.load_model` round-trip it like
+  `tfvae.VAE` (networks, weighting, balancer and its state, optimiser).
 
   Args:
     encoder: ids [B, T] (int32) -> (mean, log_variance) or one [B, 2 J]
@@ -271,6 +276,19 @@ class SequenceVAE(BaseVAE):
     self.kl_estimator = kl_estimator
     # The decoder's outputs per token (the IWAE estimate sizes its chunks).
     self.params_per_feature = self.vocab_size
+
+  SERIALIZED_OBJECTS = ("encoder", "decoder", "weighting", "balancer")
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        vocab_size=self.vocab_size,
+        weighting=keras.saving.serialize_keras_object(self.weighting),
+        balancer=keras.saving.serialize_keras_object(self.balancer),
+        word_dropout=self.word_dropout, bos_id=self.bos_id,
+        eos_id=self.eos_id, unk_id=self.unk_id, pad_id=self.pad_id,
+        kl_estimator=self.kl_estimator)
+    return config
 
   # ------------------------------------------------------------ shapes
 

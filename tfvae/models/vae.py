@@ -32,12 +32,6 @@ from tfvae.objectives.weighting import Weighting
 
 KL_ESTIMATORS = objective_lib.KL_ESTIMATORS
 
-# The weighting is plain Python (no Keras import there); registered here so a
-# saved VAE's config names it.
-keras.saving.register_keras_serializable(package="tfvae",
-                                         name="Weighting")(Weighting)
-
-
 def _check_type(name, value, cls):
   if not isinstance(value, cls):
     raise TypeError(f"{name} must be a {cls.__module__}.{cls.__name__}, got "
