@@ -40,10 +40,10 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string(
       "from", None,
       "The convention to read: pythae | disentanglement_lib | disent | "
-      "keras_example | question | tvae | tfvae, or flagfile:PATH (a tfvae "
-      "flagfile), run:DIR (a tfvae run directory), gin:PATH (a "
-      "disentanglement_lib gin file), pythae_config:PATH (a pythae "
-      "model_config.json).", **d)
+      "keras_example | question | tfp_layers | pytorch_vae | tvae | tfvae, or "
+      "flagfile:PATH (a tfvae flagfile), run:DIR (a tfvae run directory), "
+      "gin:PATH (a disentanglement_lib gin file), pythae_config:PATH (a "
+      "pythae model_config.json).", **d)
   flags.DEFINE_float("beta", None, "The KL weight as the source writes it.",
                      **d)
   flags.DEFINE_float("gamma", None, "disentanglement_lib annealed_vae.gamma "
@@ -292,9 +292,9 @@ def _run():
   spec = FLAGS["from"].value
   if not spec:
     raise ConfigError("--from is required (pythae, disentanglement_lib, "
-                      "disent, keras_example, question, tfvae, flagfile:PATH,"
-                      " run:DIR, gin:PATH, pythae_config:PATH), or give "
-                      "--recommend")
+                      "disent, keras_example, question, tfp_layers, "
+                      "pytorch_vae, tvae, tfvae, flagfile:PATH, run:DIR, "
+                      "gin:PATH, pythae_config:PATH), or give --recommend")
   if spec.partition(":")[0] in TFVAE_SOURCES:
     # tfvae's own conventions read its config and likelihood registry, which
     # load TensorFlow: load it first, its start-up lines kept off stderr.

@@ -118,7 +118,8 @@ def equivalents(source: Convention) -> List[Equivalent]:
   sigma = math.sqrt(source.sigma2) if source.sigma2 is not None else None
   for name, module in PEERS.items():
     if module is native:
-      templates = native.targets(source.event_shape, source.latent_dim, sigma)
+      templates = native.targets(source.event_shape, source.latent_dim, sigma,
+                                 source.family)
     else:
       templates = module.targets(source.event_shape, source.latent_dim)
     for template in templates:

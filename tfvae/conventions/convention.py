@@ -270,7 +270,9 @@ class Convention:
                         "of them is a capacity objective")
     template = dataclasses.replace(
         self, event_shape=source.event_shape, latent_dim=source.latent_dim,
-        capacity=source.capacity)
+        capacity=source.capacity,
+        likelihood_settings=(self.likelihood_settings or
+                             source.likelihood_settings))
     if source.family == "gaussian":
       if source.beta_l2 is None:
         raise ConfigError("the source's sigma is fitted during training; "

@@ -190,12 +190,16 @@ def from_config(values, event_shape, final_metrics=None):
                      tuple(notes), settings)
 
 
-def targets(event_shape, latent_dim, sigma=None):
+def targets(event_shape, latent_dim, sigma=None, family=None):
   """tfvae in both reductions and with a capacity (the capacity's numbers
-  are the source's); a Gaussian keeps `sigma` (the source's)."""
+  are the source's); a Gaussian keeps `sigma` (the source's). `family`, the
+  source's likelihood, is included when it is not built in (a registered
+  one: `columns`, `categorical`, a user's)."""
   likelihoods = (["gaussian"] if sigma is not None else []) + [
       name for name in convention_lib.BUILT_IN_LIKELIHOODS
       if name != "gaussian"]
+  if family is not None and family not in likelihoods and family != "gaussian":
+    likelihoods.append(family)
   out = []
   for red in ("sum", "mean"):
     for likelihood in likelihoods:

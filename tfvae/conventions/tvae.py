@@ -56,7 +56,7 @@ def read(loss_factor=DEFAULT_LOSS_FACTOR, input_shape=None,
       likelihood="columns", likelihood_settings=settings, name=PEER,
       label=f"TVAE (loss_factor={factor:g})",
       formula="loss_factor * (sum NLL_columns) + KL_sum, batch mean",
-      weight_name="1 / loss_factor",
+      weight_name="KL weight",
       notes=("TVAE models continuous columns after mode-specific "
              "normalisation (a tanh scalar + a one-hot mode): the weighting "
              "carries over, the NLL's value does not",
