@@ -29,6 +29,13 @@ CORE_SCALARS = ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",
                 "kl_weight", "beta_eff", "beta_norm")
 
 
+def check_type(name, value, cls):
+  """TypeError naming the argument when `value` is not a `cls`."""
+  if not isinstance(value, cls):
+    raise TypeError(f"{name} must be a {cls.__module__}.{cls.__name__}, got "
+                    f"{type(value).__name__}")
+
+
 def images_from_batch(data):
   """Accepts x or (x, ...) batches from tf.data."""
   if isinstance(data, (tuple, list)):

@@ -70,6 +70,8 @@ from tfvae.metrics import seeds
 from tfvae.models import objective as objective_lib
 from tfvae.models.base import BaseVAE
 from tfvae.models.base import bits_to_unit_interval
+from tfvae.models.base import check_type
+from tfvae.models.base import images_from_batch
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
 from tfvae.objectives.weighting import Weighting
@@ -91,16 +93,6 @@ def logistic_annealing(k=BOWMAN_K, x0=BOWMAN_X0, **kwargs):
   default; `stop=` sets another); its `warmup_steps` is then unused.
   """
   return balancing.Sigmoid(0, k=k, x0=x0, **kwargs)
-
-
-def _check_type(name, value, cls):
-  if not isinstance(value, cls):
-    raise TypeError(f"{name} must be a {cls.__module__}.{cls.__name__}, got "
-                    f"{type(value).__name__}")
-
-
-def _examples(data):
-  return data[0] if isinstance(data, (tuple, list)) else data
 
 
 # ------------------------------------------------------------------ networks
@@ -254,8 +246,8 @@ class SequenceVAE(BaseVAE):
       balancer = balancing.KLWeight()
     elif isinstance(balancer, str):
       balancer = balancing.get(balancer)
-    _check_type("weighting", weighting, Weighting)
-    _check_type("balancer", balancer, balancing.Balancer)
+    check_type("weighting", weighting, Weighting)
+    check_type("balancer", balancer, balancing.Balancer)
     if kl_estimator not in objective_lib.KL_ESTIMATORS:
       raise ValueError(f"kl_estimator must be one of "
                        f"{', '.join(objective_lib.KL_ESTIMATORS)}, got "
@@ -362,7 +354,7 @@ class SequenceVAE(BaseVAE):
     return ids
 
   def _check_dataset(self, dataset, argument):
-    spec = _examples(dataset.element_spec)
+    spec = images_from_batch(dataset.element_spec)
     shape = tuple(spec.shape)
     if len(shape) != 2:
       raise DataError(f"{argument}: expected batches of token ids [batch, T], "
@@ -373,7 +365,7 @@ class SequenceVAE(BaseVAE):
                       f"length is T = {self.max_length}", params=(argument,))
     first = next(iter(dataset.take(1)), None)
     if first is not None:
-      self.check_ids(_examples(first).numpy(), argument)
+      self.check_ids(images_from_batch(first).numpy(), argument)
     return shape
 
   def prepare(self, x, argument="x"):

@@ -28,23 +28,15 @@ from tfvae import balancing
 from tfvae import likelihoods as likelihoods_lib
 from tfvae.models import objective as objective_lib
 from tfvae.models.base import BaseVAE
+from tfvae.models.base import check_type
+from tfvae.models.base import images_from_batch
 from tfvae.objectives.weighting import Weighting
 
 KL_ESTIMATORS = objective_lib.KL_ESTIMATORS
 
-def _check_type(name, value, cls):
-  if not isinstance(value, cls):
-    raise TypeError(f"{name} must be a {cls.__module__}.{cls.__name__}, got "
-                    f"{type(value).__name__}")
-
-
-def _examples(data):
-  """x of an (x, ...) element or batch."""
-  return data[0] if isinstance(data, (tuple, list)) else data
-
 
 def _first_batch(dataset):
-  return _examples(next(iter(dataset.take(1))))
+  return images_from_batch(next(iter(dataset.take(1))))
 
 
 @keras.saving.register_keras_serializable(package="tfvae", name="VAE")
@@ -80,9 +72,9 @@ class VAE(BaseVAE):
       balancer = balancing.KLWeight()
     elif isinstance(balancer, str):
       balancer = balancing.get(balancer)
-    _check_type("likelihood", likelihood, likelihoods_lib.Likelihood)
-    _check_type("weighting", weighting, Weighting)
-    _check_type("balancer", balancer, balancing.Balancer)
+    check_type("likelihood", likelihood, likelihoods_lib.Likelihood)
+    check_type("weighting", weighting, Weighting)
+    check_type("balancer", balancer, balancing.Balancer)
     if kl_estimator not in KL_ESTIMATORS:
       raise ValueError(f"kl_estimator must be one of "
                        f"{', '.join(KL_ESTIMATORS)}, got {kl_estimator!r}")
@@ -184,7 +176,7 @@ class VAE(BaseVAE):
     if resolve is None or self.likelihood.mean_function != "auto" or x is None:
       return
     values = np.asarray(_first_batch(x) if isinstance(x, tf.data.Dataset)
-                        else _examples(x))
+                        else images_from_batch(x))
     resolve(bool(values.size) and float(values.min()) >= 0.0 and
             float(values.max()) <= 1.0)
 
