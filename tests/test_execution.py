@@ -132,8 +132,8 @@ def _fit_logging_every_step(vae, x, epochs):
   return seen
 
 
-def test_library_compile_defaults_to_the_cli_speed_settings():
-  vae = _library_vae()
+def test_library_compile_auto_takes_the_cli_speed_settings():
+  vae = _library_vae(steps_per_execution="auto")
   assert vae.steps_per_execution == trainer.AUTO_STEPS_PER_EXECUTION > 1
   assert vae.jit_compile is False
   assert vae.step_log["values"].shape[0] == trainer.AUTO_STEPS_PER_EXECUTION
@@ -142,9 +142,9 @@ def test_library_compile_defaults_to_the_cli_speed_settings():
   assert own.step_log["values"].shape[0] == 3
 
 
-def test_library_defaults_train_the_numbers_of_one_step_per_call():
+def test_library_auto_trains_the_numbers_of_one_step_per_call():
   x = np.random.RandomState(1).normal(size=(48, 6)).astype(np.float32)
-  fast = _library_vae()
+  fast = _library_vae(steps_per_execution="auto")
   plain = _library_vae(steps_per_execution=1)
   fast_log = _fit_logging_every_step(fast, x, epochs=3)
   plain_log = _fit_logging_every_step(plain, x, epochs=3)

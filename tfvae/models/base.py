@@ -486,21 +486,15 @@ class BaseVAE(keras.Model):
     return scalars
 
   def compile(self, *args, **kwargs):
-    """Keras' `compile`, with the CLI's speed settings as defaults.
-
-    Unless given: `steps_per_execution` is the CLI's automatic value
-    (`tfvae.training.execution`; 1 under several replicas) and
-    `jit_compile=False` (XLA trains the conv model slower on CPU,
-    docs/performance.md). Every step's values stay exact in `step_log`.
+    """Keras' `compile`; `steps_per_execution="auto"` asks for the CLI's
+    speed settings: its automatic steps per call
+    (`tfvae.training.execution`; 1 under several replicas) and, unless given,
+    `jit_compile=False`. Every step's values stay exact in `step_log`.
     """
-    # Positional use of Keras' signature: (optimizer, loss, loss_weights,
-    # metrics, weighted_metrics, run_eagerly, steps_per_execution,
-    # jit_compile, ...).
-    if len(args) <= 6 and "steps_per_execution" not in kwargs:
+    if kwargs.get("steps_per_execution") == "auto":
       from tfvae.training import execution  # pylint: disable=import-outside-toplevel
       kwargs["steps_per_execution"] = execution.default_steps_per_execution(
           self.distribute_strategy)
-    if len(args) <= 7:
       kwargs.setdefault("jit_compile", False)
     super().compile(*args, **kwargs)
     # One row per step of an execution: the values of *every* step stay
