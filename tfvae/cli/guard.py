@@ -59,7 +59,7 @@ def no_arguments(program, argv):
     fail(program, f"unexpected arguments: {' '.join(argv[1:])}")
 
 
-def import_tensorflow_quietly():
+def import_tensorflow_quietly(start_devices=True):
   """Imports TensorFlow with its C++ start-up lines kept off stderr.
 
   TF 2.21 logs through absl before logging is initialised, which
@@ -88,7 +88,10 @@ def import_tensorflow_quietly():
       import tensorflow as tf  # pylint: disable=import-outside-toplevel
       # pylint: disable-next=import-outside-toplevel,unused-import
       import tensorflow_probability
-      tf.config.list_physical_devices()  # Device start-up notices come here.
+      if start_devices:
+        # Device start-up notices come here. Not at module import: a
+        # multi-worker strategy must be created before the runtime starts.
+        tf.config.list_physical_devices()
     except BaseException:
       os.dup2(saved, 2)
       captured.seek(0)
