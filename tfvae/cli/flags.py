@@ -20,7 +20,10 @@ from tfvae.cli import guard
 # The config reads the likelihood registry, which loads TensorFlow: load it
 # here with its C++ start-up lines kept off stderr, so a bad flag's message
 # stays the one line a user sees.
-guard.import_tensorflow_quietly(start_devices=False)
+# A multi-worker run (TF_CONFIG set) must create its strategy before the
+# runtime starts, so its devices are not started here.
+guard.import_tensorflow_quietly(
+    start_devices="TF_CONFIG" not in os.environ)
 # pylint: disable=wrong-import-position
 from tfvae.cli.guard import fail  # pylint: disable=unused-import
 from tfvae.cli.guard import flag_message  # pylint: disable=unused-import
