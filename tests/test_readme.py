@@ -159,6 +159,11 @@ def test_docs_python_blocks_run(name, tmp_path, monkeypatch):
     start, end = _readme_api_lines()
     blocks = [b for b in blocks if not start <= b[0] <= end]
   monkeypatch.chdir(tmp_path)
+  # A block may register an example family; it must not outlive this test.
+  from tfvae.balancing import base as balancing_base  # pylint: disable=import-outside-toplevel
+  from tfvae.likelihoods import base as likelihoods_base  # pylint: disable=import-outside-toplevel
+  for registry in (balancing_base, likelihoods_base):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # pylint: disable=protected-access
   if name in SETUP and any(reason is None for *_, reason in blocks):
     SETUP[name]()
   namespace = {"__name__": "__docs__"}

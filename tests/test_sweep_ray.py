@@ -167,10 +167,6 @@ def test_asha_stops_a_bad_point_early(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="regression of round 3, open: a Ray worker's import "
-                   "of the trainer now starts TensorFlow's runtime before "
-                   "MultiWorkerMirroredStrategy ('Collective ops must be "
-                   "configured at program startup')", strict=False)
 def test_one_run_across_two_ray_workers(tmp_path):
   import json  # pylint: disable=import-outside-toplevel
   import subprocess  # pylint: disable=import-outside-toplevel

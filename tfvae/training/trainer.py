@@ -109,6 +109,9 @@ def train(config, print_fn=print, data=None):
   """
   config.validate()
   started = time.time()
+  # Before any TensorFlow op (the data checks run some): a multi-worker
+  # strategy configures the runtime, which it can do only before it starts.
+  distribute.make_strategy(config)
   keras.utils.set_random_seed(config.training.seed)
   policy = distribute.set_mixed_precision(config.runtime.mixed_precision)
   if data is None:
