@@ -173,6 +173,7 @@ def _mutual_information_tensor(z, z_mean, z_log_variance):
 
 
 def _sampled_mutual_information(z_mean, z_log_variance, seed, num_samples):
+  """The MI estimate of `num_samples` draws z ~ q(z|x) (a scalar tensor)."""
   eps = seeds.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0), seed)
   z = z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
   z = tf.ensure_shape(z, [num_samples, *z_mean.shape])

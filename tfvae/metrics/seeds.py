@@ -41,9 +41,9 @@ def _fold_eagerly(seed, path):
   return seed
 
 
-# One call instead of ~20 eager ops per fold; traced once per path length.
-# Python ints fold in as int32 (`tf.convert_to_tensor`), so the compiled path
-# takes int32 values and gives the same seeds bit for bit.
+# Called eagerly: one call instead of ~20 eager ops per fold, traced once per
+# path length. Python ints fold in as int32 (`tf.convert_to_tensor`), so the
+# compiled path takes int32 values and gives the same seeds bit for bit.
 _fold_compiled = tf.function(
     lambda seed, path: _fold_eagerly(seed, tf.unstack(path)), autograph=False)
 _INT32_MAX = 2**31 - 1
@@ -55,7 +55,9 @@ def fold(seed, *path):
   path = [int(value) for value in path]
   if not path:
     return seed
-  if all(-_INT32_MAX - 1 <= value <= _INT32_MAX for value in path):
+  # Inside a graph (a model's step) the ops are graph ops already.
+  if tf.executing_eagerly() and all(
+      -_INT32_MAX - 1 <= value <= _INT32_MAX for value in path):
     return _fold_compiled(seed, tf.constant(path, tf.int32))
   return _fold_eagerly(seed, path)
 
