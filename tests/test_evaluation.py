@@ -22,6 +22,7 @@ from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.metrics import diagnostics
+from tfvae.metrics import seeds
 from tfvae.metrics import traversals
 from tfvae.training import trainer
 
@@ -59,6 +60,42 @@ def test_restored_model_reproduces_the_runs_final_metrics(digits_run):
   np.testing.assert_allclose(result["rate"], final["rate"], rtol=1e-5)
   np.testing.assert_allclose(result["kl_per_dim"], final["kl_per_dim"],
                              rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("settings", [
+    {"seed": 4},
+    {"seed": (5, 9), "iw_samples": 20, "distortion_samples": 4},
+])
+def test_compiled_evaluation_equals_the_eager_one(digits_run, settings):
+  model = digits_run["run"].model
+  # Batches of 64: a smaller last batch, so two shapes are traced.
+  ds = pipeline.eval_dataset(digits_run["data"].validation,
+                             digits_run["data"].scale, 64)
+  eager, eager_means, _ = diagnostics.evaluate(model, ds, compiled=False,
+                                               **settings)
+  key = (settings.get("iw_samples", 0), settings.get("distortion_samples", 1))
+  traces = []
+  for _ in range(2):
+    compiled, means, _ = diagnostics.evaluate(model, ds, **settings)
+    assert sorted(compiled) == sorted(eager)
+    for name, value in eager.items():
+      np.testing.assert_allclose(compiled[name], value, rtol=1e-5,
+                                 err_msg=name)
+    np.testing.assert_allclose(means, eager_means, rtol=1e-5)
+    function = diagnostics._COMPILED_BATCH_TERMS[model][key]  # pylint: disable=protected-access
+    traces.append(function.experimental_get_tracing_count())
+  # Compiled once per model, setting and batch shape: the second evaluation
+  # (other seeds would do the same) traced nothing.
+  assert traces[0] == traces[1]
+
+
+def test_compiled_seed_folds_equal_the_eager_ones():
+  for seed in (0, 7, (3, 5)):
+    for path in ((1,), (1, 0), (4, 512), (123456, 3, 9), (2**31 + 5, 2)):
+      expected = seeds._fold_eagerly(seeds.root(seed), list(path))  # pylint: disable=protected-access
+      got = seeds.fold(seed, *path)
+      assert got.dtype == tf.int64
+      np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
 def test_iwae_bound_is_above_the_elbo_and_tightens_with_k(digits_run):

@@ -37,6 +37,13 @@
 The rate and the per-dimension KL are always the closed form of Kingma &
 Welling (eq. 10), whatever `--kl_estimator` the model trains with.
 
+The per-batch work (the model's terms, the closed-form KL, the extra
+distortion samples, the IWAE estimate) runs as one `tf.function` per model
+and setting, and the MI and rate-split estimates as `tf.function`s shared by
+every model: the same ops as run eagerly, traced once instead of dispatched
+one at a time. Models that are not Keras models (a loaded SavedModel's
+adapter, test doubles) are evaluated eagerly.
+
 Every Monte Carlo draw is stateless, seeded from `evaluate`'s seed and the
 draw's place (purpose, batch, chunk; `tfvae.metrics.seeds`): the numbers are a
 function of (weights, data, seed), bit for bit, in any process and after any
@@ -45,7 +52,9 @@ resume.
 
 import contextlib
 import math
+import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -146,6 +155,36 @@ def iwae_log_likelihood(model, x, num_samples, chunk=None, seed=None):
   return tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples)
 
 
+def _mutual_information_tensor(z, z_mean, z_log_variance):
+  """The estimate of `mutual_information_from_samples` as a scalar tensor."""
+  batch = tf.cast(tf.shape(z_mean)[0], tf.float32)
+  estimates = []
+  # One sample set at a time: [B, B, J] floats in memory.
+  for s in range(z.shape[0]):
+    z_s = z[s]
+    # log q(z_si | x_j) for all pairs: [B (samples), B (posteriors)].
+    log_density = tf.reduce_sum(
+        kl_lib.log_normal(z_s[:, None, :], z_mean[None], z_log_variance[None]),
+        axis=-1)
+    log_q_z_given_x = tf.linalg.diag_part(log_density)
+    log_qz = tf.reduce_logsumexp(log_density, axis=1) - tf.math.log(batch)
+    estimates.append(tf.reduce_mean(log_q_z_given_x - log_qz))
+  return tf.reduce_mean(estimates)
+
+
+def _sampled_mutual_information(z_mean, z_log_variance, seed, num_samples):
+  """The MI estimate of `num_samples` draws z ~ q(z|x) (a scalar tensor)."""
+  eps = seeds.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0), seed)
+  z = z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
+  z = tf.ensure_shape(z, [num_samples, *z_mean.shape])
+  return _mutual_information_tensor(z, z_mean, z_log_variance)
+
+
+# Shared by every model: traced once per (batch shape, num_samples).
+_compiled_mutual_information = tf.function(_sampled_mutual_information,
+                                           autograph=False)
+
+
 def mutual_information_from_samples(z, z_mean, z_log_variance):
   """I(x; z) estimate from samples z [S, B, J] of the B posteriors, nats.
 
@@ -154,34 +193,32 @@ def mutual_information_from_samples(z, z_mean, z_log_variance):
   z = tf.convert_to_tensor(z, tf.float32)
   z_mean = tf.convert_to_tensor(z_mean, tf.float32)
   z_log_variance = tf.convert_to_tensor(z_log_variance, tf.float32)
-  batch = tf.cast(tf.shape(z_mean)[0], tf.float32)
-  estimates = []
-  for z_s in z:  # One sample set at a time: [B, B, J] floats in memory.
-    # log q(z_si | x_j) for all pairs: [B (samples), B (posteriors)].
-    log_density = tf.reduce_sum(
-        kl_lib.log_normal(z_s[:, None, :], z_mean[None], z_log_variance[None]),
-        axis=-1)
-    log_q_z_given_x = tf.linalg.diag_part(log_density)
-    log_qz = tf.reduce_logsumexp(log_density, axis=1) - tf.math.log(batch)
-    estimates.append(tf.reduce_mean(log_q_z_given_x - log_qz))
-  return float(tf.reduce_mean(estimates))
+  return float(_mutual_information_tensor(z, z_mean, z_log_variance))
 
 
 def mutual_information(z_mean, z_log_variance, num_samples=MI_SAMPLES,
-                       seed=None):
+                       seed=None, compiled=True):
   """Batch estimate of I(x; z) (He et al. 2019; shared samples), nats.
 
   `seed`: int or pair for stateless draws; None draws from the global stream.
+  `compiled`: run it as a `tf.function` (False: eagerly; the same numbers).
   """
   z_mean = tf.convert_to_tensor(z_mean, tf.float32)
   z_log_variance = tf.convert_to_tensor(z_log_variance, tf.float32)
-  eps = seeds.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0), seed)
-  z = z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
-  return mutual_information_from_samples(z, z_mean, z_log_variance)
+  if seed is None or not compiled:  # The global stream is drawn eagerly.
+    return float(_sampled_mutual_information(z_mean, z_log_variance, seed,
+                                             num_samples))
+  return float(_compiled_mutual_information(
+      z_mean, z_log_variance, seeds.root(seed), num_samples))
+
+
+# Shared by every model: traced once per (batch shape, set size, estimator).
+_compiled_decompose = tf.function(decomposition.decompose_per_example,
+                                  autograph=False)
 
 
 def kl_parts(z_means, z_log_vars, batch_size=KL_PARTS_BATCH,
-             seed=KL_PARTS_SEED, estimator="mss"):
+             seed=KL_PARTS_SEED, estimator="mss", compiled=True):
   """The rate split into index-code MI, TC and dimension-wise KL, nats.
 
   Args:
@@ -189,6 +226,8 @@ def kl_parts(z_means, z_log_vars, batch_size=KL_PARTS_BATCH,
     batch_size: the largest batch of the estimator (see the module doc).
     seed: stateless seed of the one posterior sample per example.
     estimator: "mss" or "mws" (`tfvae.objectives.decomposition`).
+    compiled: run each batch as a `tf.function` (False: eagerly; the same
+      numbers).
 
   Returns:
     dict with `index_code_mi`, `total_correlation`, `dimwise_kl` (NaN for
@@ -205,8 +244,10 @@ def kl_parts(z_means, z_log_vars, batch_size=KL_PARTS_BATCH,
   num_batches = -(-count // batch_size)
   sums = dict.fromkeys(decomposition.PARTS, 0.0)
   for index in np.array_split(np.arange(count), num_batches):
-    parts = decomposition.decompose_per_example(
-        z[index], z_means[index], z_log_vars[index], count, estimator)
+    decompose = (_compiled_decompose if compiled else
+                 decomposition.decompose_per_example)
+    parts = decompose(tf.constant(z[index]), tf.constant(z_means[index]),
+                      tf.constant(z_log_vars[index]), count, estimator)
     for name in decomposition.PARTS:
       sums[name] += float(tf.reduce_sum(parts[name]))
   result = {name: value / count for name, value in sums.items()}
@@ -236,9 +277,52 @@ def active_units(z_means, threshold=ACTIVE_UNIT_THRESHOLD):
   return int(np.sum(variances > threshold)), variances
 
 
+def _batch_terms(model, x, terms_seed, distortion_seed, iwae_seed,
+                 iw_samples, distortion_samples):
+  """One batch's per-example numbers of `evaluate`, as tensors."""
+  with posterior_noise(model, terms_seed):
+    terms = model.compute_terms(x, training=False)
+  out = {
+      # Closed-form KL even when the model trains with a Monte Carlo estimate.
+      "kl_per_example": kl_lib.gaussian_kl(terms["z_mean"],
+                                           terms["z_log_variance"]),
+      "distortion": terms["distortion"],
+      "loss": terms["loss"],
+      "z_mean": terms["z_mean"],
+      "z_log_variance": terms["z_log_variance"],
+  }
+  if distortion_samples > 1:
+    out["distortion"] = posterior_distortion(
+        model, x, terms["z_mean"], terms["z_log_variance"],
+        distortion_samples, seed=distortion_seed)
+  if iw_samples:
+    out["iwae"] = iwae_log_likelihood(model, x, iw_samples, seed=iwae_seed)
+  return out
+
+
+# model -> {(iw_samples, distortion_samples): its compiled `_batch_terms`}.
+_COMPILED_BATCH_TERMS = weakref.WeakKeyDictionary()
+
+
+def _batch_terms_function(model, iw_samples, distortion_samples, compiled):
+  """`_batch_terms` for this model and setting, compiled once and kept."""
+  if not compiled or not isinstance(model, keras.Model):
+    return lambda *args: _batch_terms(model, *args, iw_samples,
+                                      distortion_samples)
+  functions = _COMPILED_BATCH_TERMS.setdefault(model, {})
+  key = (int(iw_samples), int(distortion_samples))
+  if key not in functions:
+    # The model is held weakly: the cache must not keep it alive.
+    model_ref = weakref.ref(model)
+    functions[key] = tf.function(
+        lambda *args: _batch_terms(model_ref(), *args, *key), autograph=False)
+  return functions[key]
+
+
 def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
              collapse_threshold=COLLAPSE_THRESHOLD, seed=None,
-             collapse_delta=COLLAPSE_DELTA, distortion_samples=1):
+             collapse_delta=COLLAPSE_DELTA, distortion_samples=1,
+             compiled=True):
   """Exact data-set averages of every diagnostic.
 
   Args:
@@ -254,6 +338,8 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
       least a fraction 1 - delta of the examples.
     distortion_samples: posterior samples per example of the distortion
       estimate (1: the model's own one-sample `compute_terms`).
+    compiled: run the per-batch work and the estimates as `tf.function`s
+      (False: eagerly, op by op; the same numbers to float32 rounding).
 
   Returns:
     dict of floats/lists; see the module doc for definitions.
@@ -264,35 +350,27 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
   below_eps = None
   means, log_vars, iwae = [], [], []
   count = 0
+  batch_terms = _batch_terms_function(model, iw_samples, distortion_samples,
+                                      compiled)
   for batch, x in enumerate(dataset):
-    with posterior_noise(model, seeds.fold(seed, seeds.DISTORTION, batch)):
-      terms = model.compute_terms(x, training=False)
+    terms = batch_terms(
+        x, seeds.fold(seed, seeds.DISTORTION, batch),
+        seeds.fold(seed, seeds.EXTRA_DISTORTION, batch),
+        seeds.fold(seed, seeds.IWAE, batch))
     b = int(x.shape[0])
     count += b
-    # Closed-form KL even when the model trains with a Monte Carlo estimate.
-    kl_per_example = kl_lib.gaussian_kl(terms["z_mean"],
-                                        terms["z_log_variance"]).numpy()
+    kl_per_example = terms["kl_per_example"].numpy()
     sums["rate"] += float(np.sum(kl_per_example, dtype=np.float64))
-    distortion = terms["distortion"]
-    if distortion_samples > 1:
-      distortion = posterior_distortion(model, x, terms["z_mean"],
-                                        terms["z_log_variance"],
-                                        distortion_samples,
-                                        seed=seeds.fold(
-                                            seed, seeds.EXTRA_DISTORTION,
-                                            batch))
-    sums["distortion"] += float(tf.reduce_sum(distortion))
+    sums["distortion"] += float(tf.reduce_sum(terms["distortion"]))
     sums["loss"] += float(terms["loss"]) * b
     per_dim = np.sum(kl_per_example, axis=0, dtype=np.float64)
     kl_sum = per_dim if kl_sum is None else kl_sum + per_dim
     small = np.sum(kl_per_example < collapse_threshold, axis=0)
     below_eps = small if below_eps is None else below_eps + small
-    means.append(terms["z_mean"].numpy())
-    log_vars.append(terms["z_log_variance"].numpy())
+    means.append(np.asarray(terms["z_mean"]))
+    log_vars.append(np.asarray(terms["z_log_variance"]))
     if iw_samples:
-      iwae.append(iwae_log_likelihood(
-          model, x, iw_samples,
-          seed=seeds.fold(seed, seeds.IWAE, batch)).numpy())
+      iwae.append(terms["iwae"].numpy())
   if count == 0:
     raise ValueError("evaluate() got an empty data set")
   result = {k: v / count for k, v in sums.items()}
@@ -318,11 +396,13 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
   for start in range(0, count - mi_batch + 1, mi_batch):
     mis.append(mutual_information(
         z_means[start:start + mi_batch], z_log_vars[start:start + mi_batch],
-        seed=seeds.fold(seed, seeds.MUTUAL_INFORMATION, start)))
+        seed=seeds.fold(seed, seeds.MUTUAL_INFORMATION, start),
+        compiled=compiled))
   result["mutual_information"] = float(np.mean(mis)) if mis else float("nan")
   result["mutual_information_batch"] = int(mi_batch)
   result.update(kl_parts(z_means, z_log_vars,
-                         seed=seeds.fold(seed, seeds.KL_PARTS)))
+                         seed=seeds.fold(seed, seeds.KL_PARTS),
+                         compiled=compiled))
   if iw_samples:
     nll = -np.concatenate(iwae)
     result["iwae_nll"] = float(np.mean(nll))
