@@ -20,10 +20,12 @@ The logistic schedule is scaled to the run: x0 = steps / 3 and k x0 = 6.25
 (Sentence-VAE's k = 0.0025, x0 = 2500).
 
     python benchmarks/sentence_vae_table.py                 # 3 seeds x 1500 steps
+    python benchmarks/sentence_vae_table.py --jobs=2 --workdir=runs/sentence_table
     python benchmarks/sentence_vae_table.py --steps=20 --seeds=0 --tiny
 """
 
 import argparse
+import concurrent.futures
 import json
 import math
 import os
@@ -77,20 +79,35 @@ def _script(name, *args):
     raise SystemExit(f"{name} {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
 
 
+def _read(path):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
 def run_once(extra, seed, logdir, steps, iw_samples, tiny):
-  """Trains one run; returns its numbers (the evaluation's with IWAE)."""
+  """Trains one run; returns its numbers (the evaluation's with IWAE).
+
+  A run of `steps` steps already in `logdir` (with its IWAE numbers when
+  asked for) is read back, not retrained: an interrupted table continues.
+  """
   size = ["--hidden_units=32", "--embedding_dim=16"] if tiny else []
-  _script("train.py", *base_flags(), *extra, *size,
-          f"--seed={seed}", f"--steps={steps}", f"--eval_every={steps}",
-          f"--logdir={logdir}", "--overwrite", "--verbose=0")
-  with open(os.path.join(logdir, "final_metrics.json")) as f:
-    result = json.load(f)
+  final = os.path.join(logdir, "final_metrics.json")
+  result = _read(final)
+  if result is None or result.get("step") != steps:
+    _script("train.py", *base_flags(), *extra, *size,
+            f"--seed={seed}", f"--steps={steps}", f"--eval_every={steps}",
+            f"--logdir={logdir}", "--overwrite", "--verbose=0")
+    result = _read(final)
   if iw_samples:
-    output = os.path.join(logdir, "iwae.json")
-    _script("evaluate.py", f"--logdir={logdir}", f"--iw_samples={iw_samples}",
-            f"--output_json={output}", "--metrics=none")
-    with open(output) as f:
-      result.update(json.load(f))
+    output = os.path.join(logdir, f"iwae{iw_samples}.json")
+    if _read(output) is None:
+      _script("evaluate.py", f"--logdir={logdir}",
+              f"--iw_samples={iw_samples}", f"--output_json={output}",
+              "--metrics=none")
+    result.update(_read(output))
   return result
 
 
@@ -129,21 +146,33 @@ def main(argv=None):
                       help="k of the IWAE NLL (0 skips it)")
   parser.add_argument("--tiny", action="store_true",
                       help="small GRUs (a smoke run, not a measurement)")
-  parser.add_argument("--workdir", default=None)
+  parser.add_argument("--workdir", default=None,
+                      help="run directories (finished runs are reused)")
+  parser.add_argument("--jobs", type=int, default=1,
+                      help="runs trained at once (wall times then share "
+                      "the cores; the numbers do not change)")
   args = parser.parse_args(argv)
   seeds = [int(s) for s in args.seeds.split(",")]
   workdir = args.workdir or tempfile.mkdtemp(prefix="sentence_vae_table-")
-  rows = []
-  for index, (label, extra) in enumerate(variants(args.steps)):
-    results = []
-    for seed in seeds:
-      logdir = os.path.join(workdir, f"variant{index}", f"seed{seed}")
-      results.append(run_once(extra, seed, logdir, args.steps,
-                              args.iw_samples, args.tiny))
-      print(f"{label}, seed {seed}: perplexity "
-            f"{results[-1]['perplexity']:.2f}, KL {results[-1]['rate']:.3f}",
-            file=sys.stderr)
-    rows.append((label, results))
+  runs = [(label, extra, seed, os.path.join(workdir, f"variant{index}",
+                                            f"seed{seed}"))
+          for index, (label, extra) in enumerate(variants(args.steps))
+          for seed in seeds]
+
+  def one(run):
+    label, extra, seed, logdir = run
+    result = run_once(extra, seed, logdir, args.steps, args.iw_samples,
+                      args.tiny)
+    print(f"{label}, seed {seed}: perplexity {result['perplexity']:.2f}, "
+          f"KL {result['rate']:.3f}", file=sys.stderr, flush=True)
+    return result
+
+  with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+    results = list(pool.map(one, runs))
+  rows = {}
+  for (label, *_), result in zip(runs, results):
+    rows.setdefault(label, []).append(result)
+  rows = list(rows.items())
   print(f"Sentence VAE on `sentences`, {args.steps} steps, seeds "
         f"{args.seeds}{' (tiny networks)' if args.tiny else ''}, validation "
         f"set; mean ± sd over seeds.\n")

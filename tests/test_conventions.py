@@ -586,3 +586,48 @@ def test_tvae_loss_factor_is_one_over_beta_eff():
                           latent_dim=8).beta_eff == pytest.approx(0.25)
   with pytest.raises(ConfigError, match="input_shape is required"):
     conventions.read("tvae", latent_dim=8)
+
+
+@pytest.mark.parametrize("anneal_function,k,x0", [
+    ("logistic", 0.0025, 2500), ("logistic", 0.0125, 500),
+    ("linear", None, 2500)])
+def test_sentence_vae_schedule_is_its_weight_at_every_step(anneal_function,
+                                                           k, x0):
+  """The tfvae flags read from Sentence-VAE's `-af -k -x0` give its
+  `kl_anneal_function` (numpy, from its train.py) at every step, through the
+  balancer the trainer builds."""
+  from types import SimpleNamespace  # pylint: disable=import-outside-toplevel
+  from absl import flags as absl_flags  # pylint: disable=import-outside-toplevel
+  from tfvae.cli import flags as cli_flags  # pylint: disable=import-outside-toplevel
+  from tfvae.models.factory import build_balancer  # pylint: disable=import-outside-toplevel
+  source = conventions.read("sentence_vae", anneal_function=anneal_function,
+                            k=k, x0=x0)
+  assert source.beta_eff == 1.0 and source.decoder_likelihood == "categorical"
+  flags = source.tfvae_flags()
+  assert flags["model"] == "sequence" and flags["mask_value"] == "0"
+  # The command line's own parsing (and its ignored-flag refusals).
+  flag_values = absl_flags.FlagValues()
+  cli_flags.define_config_flags(flag_values=flag_values)
+  flag_values(["train.py"] + [f"--{n}={v}" for n, v in flags.items()])
+  config = cli_flags.config_from_flags(flag_values, typed=set(flags))
+  balancer = build_balancer(config, total_steps=20000)
+  steps = np.arange(0, 12001, 7, dtype=np.float64)
+  got = balancer.weight(SimpleNamespace(kl_weight=config.resolved_kl_weight(30)),
+                        steps)
+  k = k or 0.0025
+  if anneal_function == "logistic":
+    expected = 1 / (1 + np.exp(-k * (steps - x0)))
+  else:
+    expected = np.minimum(1, steps / x0)
+  np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-7)
+  at = conventions.read("sentence_vae", anneal_function=anneal_function,
+                        k=k, x0=x0, step=1234)
+  assert at.beta_eff == pytest.approx(float(np.interp(1234, steps, expected)),
+                                      rel=1e-3)
+
+
+def test_sentence_vae_bad_reads():
+  with pytest.raises(ConfigError, match="anneal_function='cosine'"):
+    conventions.read("sentence_vae", anneal_function="cosine")
+  with pytest.raises(ConfigError, match="k and x0 must be > 0"):
+    conventions.read("sentence_vae", x0=0)

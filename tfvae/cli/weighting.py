@@ -40,7 +40,8 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string(
       "from", None,
       "The convention to read: pythae | disentanglement_lib | disent | "
-      "keras_example | question | tfp_layers | pytorch_vae | tvae | tfvae, or "
+      "keras_example | question | tfp_layers | pytorch_vae | tvae | "
+      "sentence_vae | tfvae, or "
       "flagfile:PATH (a tfvae flagfile), run:DIR (a tfvae run directory), "
       "gin:PATH (a disentanglement_lib gin file), pythae_config:PATH (a "
       "pythae model_config.json).", **d)
@@ -64,6 +65,20 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string("columns", None, "tvae: the table's tfvae column spec "
                       "(gaussian:4,categorical:3,...), carried into the "
                       "tfvae flags.", **d)
+  flags.DEFINE_string("anneal_function", None, "sentence_vae: Sentence-VAE's "
+                      "-af, logistic | linear (default logistic).", **d)
+  flags.DEFINE_float("k", None, "sentence_vae: the logistic annealing's "
+                     "slope -k (default 0.0025).", **d)
+  flags.DEFINE_float("x0", None, "sentence_vae: the annealing's -x0 "
+                     "(default 2500).", **d)
+  flags.DEFINE_float("step", None, "sentence_vae: the objective at this "
+                     "step (a constant weight; default: the annealed "
+                     "objective with tfvae's schedule flags).", **d)
+  flags.DEFINE_integer("max_sequence_length", None, "sentence_vae: "
+                       "--max_sequence_length, tokens per sentence (default "
+                       "60).", **d)
+  flags.DEFINE_integer("pad_idx", None, "sentence_vae: the padding id its "
+                       "NLL ignores (default 0).", **d)
   flags.DEFINE_string("rec_reduction", None, "question / tfvae: sum | mean "
                       "of the reconstruction over features.", **d)
   flags.DEFINE_string("kl_reduction", None, "question / tfvae: sum | mean of "
@@ -93,7 +108,8 @@ def define_flags(flag_values=FLAGS):
 _READ_FLAGS = ("beta", "gamma", "c_max", "iteration_threshold",
                "reconstruction_loss", "rec_reduction", "kl_reduction",
                "loss_reduction", "input_shape", "latent_dim", "sigma",
-               "loss_factor", "columns")
+               "loss_factor", "columns", "anneal_function", "k", "x0",
+               "step", "max_sequence_length", "pad_idx")
 
 
 # --------------------------------------------------------------- formatting
@@ -263,7 +279,7 @@ def format_recommendation(rep):
 # --------------------------------------------------------------------- main
 
 # Sources whose reading loads tfvae's config or likelihood registry.
-TFVAE_SOURCES = ("tfvae", "flagfile", "run", "tvae")
+TFVAE_SOURCES = ("tfvae", "flagfile", "run", "tvae", "sentence_vae")
 
 
 def _run():
@@ -293,7 +309,8 @@ def _run():
   if not spec:
     raise ConfigError("--from is required (pythae, disentanglement_lib, "
                       "disent, keras_example, question, tfp_layers, "
-                      "pytorch_vae, tvae, tfvae, flagfile:PATH, run:DIR, "
+                      "pytorch_vae, tvae, sentence_vae, tfvae, "
+                      "flagfile:PATH, run:DIR, "
                       "gin:PATH, pythae_config:PATH), or give --recommend")
   if spec.partition(":")[0] in TFVAE_SOURCES:
     # tfvae's own conventions read its config and likelihood registry, which

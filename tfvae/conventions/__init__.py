@@ -31,6 +31,7 @@ from tfvae.conventions import pythae
 from tfvae.conventions import pytorch_vae
 from tfvae.conventions import question
 from tfvae.conventions import rundir
+from tfvae.conventions import sentence_vae
 from tfvae.conventions import tfp_layers
 from tfvae.conventions import tvae
 from tfvae.conventions.convention import Capacity
@@ -47,6 +48,7 @@ PEERS = {
     "tfp_layers": tfp_layers,
     "pytorch_vae": pytorch_vae,
     "tvae": tvae,
+    "sentence_vae": sentence_vae,
     "tfvae": native,
 }
 # Sources that are files (--from=KIND:PATH).

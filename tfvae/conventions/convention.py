@@ -110,6 +110,10 @@ class Convention:
     likelihood_settings: (flag, value) pairs of the likelihood family's own
       settings that the tfvae flags must carry (e.g. ("columns", "...")).
     capacity: a `Capacity` when the weight multiplies |KL - C(t)|.
+    model: tfvae's `--model` for the same objective ("sequence" for a
+      decoder that reads the previous tokens).
+    schedule: (flag, value) pairs of tfvae's KL schedule when the peer
+      anneals the weight (`weight` is then the weight the schedule reaches).
     name: the peer ("pythae", "question", ...); label: one line describing
       the variant; formula: the loss as the peer writes it; weight_name: the
       name of the weight in the peer's code or config.
@@ -127,6 +131,8 @@ class Convention:
   factor: float = 1.0
   capacity: Optional[Capacity] = None
   likelihood_settings: Tuple[Tuple[str, str], ...] = ()
+  model: str = "vae"
+  schedule: Tuple[Tuple[str, str], ...] = ()
   name: str = "custom"
   label: str = ""
   formula: str = ""
@@ -296,7 +302,7 @@ class Convention:
     (gradients included). A factor on an NLL only scales the loss (the
     learning rate); `--beta` is then weight / factor.
     """
-    flags = {"model": "vae", "likelihood": self.decoder_likelihood}
+    flags = {"model": self.model, "likelihood": self.decoder_likelihood}
     if self.decoder_likelihood == "gaussian":
       if self.reconstruction == "squared_error" or not isinstance(self.sigma,
                                                                   str):
@@ -309,6 +315,7 @@ class Convention:
     weight = self.weight / self.nll_factor
     if self.capacity is None:
       flags["beta"] = _format_number(weight)
+      flags.update(self.schedule)
     else:
       flags["balancer"] = "capacity"
       flags["capacity_gamma"] = _format_number(weight)
