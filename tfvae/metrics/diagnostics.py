@@ -45,7 +45,7 @@ one at a time. Models that are not Keras models (a loaded SavedModel's
 adapter, test doubles) are evaluated eagerly.
 
 Every Monte Carlo draw is stateless, seeded from `evaluate`'s seed and the
-draw's place (purpose, batch, chunk; `tfvae.metrics.seeds`): the numbers are a
+draw's place (purpose, batch, chunk; `tfvae.objectives.seeds`): the numbers are a
 function of (weights, data, seed), bit for bit, in any process and after any
 resume.
 """
@@ -58,10 +58,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvae.metrics import seeds
 from tfvae.models import inputs
 from tfvae.objectives import decomposition
 from tfvae.objectives import kl as kl_lib
+from tfvae.objectives import seeds
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 # (eps, delta) of the collapse check: KL_j < 0.05 nats for >= 99% of examples.

@@ -488,11 +488,11 @@ class BaseVAE(keras.Model):
   def compile(self, *args, **kwargs):
     """Keras' `compile`; `steps_per_execution="auto"` asks for the CLI's
     speed settings: its automatic steps per call
-    (`tfvae.training.execution`; 1 under several replicas) and, unless given,
+    (`tfvae.models.execution`; 1 under several replicas) and, unless given,
     `jit_compile=False`. Every step's values stay exact in `step_log`.
     """
     if kwargs.get("steps_per_execution") == "auto":
-      from tfvae.training import execution  # pylint: disable=import-outside-toplevel
+      from tfvae.models import execution  # pylint: disable=import-outside-toplevel
       kwargs["steps_per_execution"] = execution.default_steps_per_execution(
           self.distribute_strategy)
       kwargs.setdefault("jit_compile", False)

@@ -39,7 +39,8 @@ its own); the paper's two remedies:
 
 Per-token numbers divide by the real tokens (words and the end token):
 perplexity = exp(sum_i -ELBO_i / sum_i T_i) (texar's; an upper bound on the
-model's, tighter with the importance-weighted NLL, `evaluate_text`).
+model's, tighter with the importance-weighted NLL;
+`tfvae.metrics.text.evaluate_text`).
 
 The networks: any Keras encoder ids [B, T] -> (mean, log_variance) and any
 decoder [z [B, J], decoder inputs [B, T] ids] -> logits [B, T, V] that is
@@ -65,8 +66,6 @@ import tensorflow as tf
 from tfvae import balancing
 from tfvae.errors import DataError
 from tfvae.likelihoods.categorical import Categorical
-from tfvae.metrics import diagnostics
-from tfvae.metrics import seeds
 from tfvae.models import objective as objective_lib
 from tfvae.models.base import BaseVAE
 from tfvae.models.base import bits_to_unit_interval
@@ -74,6 +73,7 @@ from tfvae.models.base import check_type
 from tfvae.models.base import images_from_batch
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
+from tfvae.objectives import seeds
 from tfvae.objectives.weighting import Weighting
 
 # The special tokens of `tfvae.data.text` (and the defaults here).
@@ -561,40 +561,3 @@ def apply_word_dropout(tokens, rate, uniform, bos_id, pad_id, unk_id):
                              tf.not_equal(tokens, pad_id))
   drop = tf.logical_and(droppable, uniform < rate)
   return tf.where(drop, tf.fill(tf.shape(tokens), unk_id), tokens)
-
-
-# -------------------------------------------------------------------- metrics
-
-
-def evaluate_text(model, x, batch_size=256, iw_samples=0, seed=0):
-  """The text papers' numbers on token ids x [N, T] (or a batched tf.data).
-
-  `tfvae.metrics.diagnostics.evaluate` (exact averages: -ELBO, rate,
-  distortion, active units with threshold 0.01, MI, (IWAE)) plus the
-  per-token numbers over real tokens (padding excluded):
-
-    nll = the per-sentence -ELBO (nats; `iwae_nll` with `iw_samples`),
-    perplexity = exp(sum -ELBO / real tokens) (texar's; an upper bound),
-    iwae_perplexity = exp(sum IWAE NLL / real tokens) (tighter),
-    tokens_per_sentence.
-
-  Returns:
-    dict of floats (and the per-dimension lists of `diagnostics.evaluate`).
-  """
-  if isinstance(x, tf.data.Dataset):
-    model.prepare(x)
-    dataset = x.map(lambda *xs: tf.cast(xs[0], tf.int32))
-  else:
-    ids = model.prepare(x)
-    dataset = tf.data.Dataset.from_tensor_slices(ids).batch(batch_size)
-  result, _, _ = diagnostics.evaluate(model, dataset, iw_samples=iw_samples,
-                                      seed=seed)
-  tokens = float(sum(float(tf.reduce_sum(model.token_count(batch)))
-                     for batch in dataset))
-  per_sentence = tokens / result["num_examples"]
-  result["tokens_per_sentence"] = per_sentence
-  result["nll"] = result["neg_elbo"]
-  result["perplexity"] = math.exp(result["neg_elbo"] / per_sentence)
-  if iw_samples:
-    result["iwae_perplexity"] = math.exp(result["iwae_nll"] / per_sentence)
-  return result

@@ -18,12 +18,13 @@ import numpy as np
 
 from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
+from tfvae.export import schema
 from tfvae.runs import files
 from tfvae.runs import paths
 from tfvae.runs import versions
 
-SIGNATURES = ("encode", "decode", "reconstruct")
-EXPORT_METADATA_FILE = "tfvae_export.json"
+SIGNATURES = schema.READER_SIGNATURES
+EXPORT_METADATA_FILE = schema.METADATA_FILE
 # The question's summed squared error is a Gaussian NLL with variance 1/2.
 REFERENCE_L2_SIGMA = math.sqrt(0.5)
 
