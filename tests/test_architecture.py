@@ -164,3 +164,28 @@ def test_error_classes_live_in_errors(name):
       if isinstance(node, ast.ClassDef) and node.name.endswith("Error"):
         outside.append(f"{module}.{node.name}")
   assert not outside, outside
+
+
+MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 450
+
+
+def test_long_functions_and_modules_say_why():
+  """A function over 60 lines carries a `# Long:` comment and a module over
+  450 lines a `# Size:` comment, each with its reason."""
+  unexplained = []
+  for module, path in modules().items():
+    with open(path) as f:
+      source = f.read()
+    lines = source.splitlines()
+    if len(lines) > MAX_MODULE_LINES and not any(
+        l.startswith("# Size: ") for l in lines):
+      unexplained.append(f"{module}: {len(lines)} lines")
+    for node in ast.walk(ast.parse(source)):
+      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        length = node.end_lineno - node.lineno + 1
+        body = lines[node.lineno - 1:node.end_lineno]
+        if length > MAX_FUNCTION_LINES and not any(
+            l.strip().startswith("# Long: ") for l in body):
+          unexplained.append(f"{module}.{node.name}: {length} lines")
+  assert not unexplained, unexplained

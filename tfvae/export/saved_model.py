@@ -130,6 +130,8 @@ def export(model, config, export_base, uint8_scale=None, step=None):
     ExportError: `export_base` is unusable (a file, a SavedModel itself, not
       writable). Nothing is written then.
   """
+  # Long: one atomic sequence (temporary directory, assets, save, fsync,
+  # rename) whose cleanup must see every step.
   layout.check_export_base(export_base)
   export_base = os.path.abspath(export_base)
   if step is None and getattr(model, "optimizer", None) is not None:

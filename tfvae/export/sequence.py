@@ -34,6 +34,7 @@ The graphs need only TensorFlow to run (`tf.saved_model.load`,
 import tensorflow as tf
 
 from tfvae.export import signatures as signatures_lib
+from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
 
 # Stands for -inf on the logits of tokens never emitted (padding, begin).
@@ -45,16 +46,16 @@ def elbo_scores(model, ids):
   x = tf.cast(ids, tf.float32)
   z_mean, z_log_variance = model.encode(ids)
   rate = tf.reduce_sum(kl_lib.gaussian_kl(z_mean, z_log_variance), axis=-1)
-  std = tf.exp(0.5 * z_log_variance)
   epsilon = signatures_lib.elbo_epsilon(model.latent_dim)
 
   def sample_log_likelihood(eps):
-    return model.log_likelihood(x, z_mean + std * eps[None, :])
+    return model.log_likelihood(x, kl_lib.reparameterize(
+        z_mean, z_log_variance, eps[None, :]))
 
   log_liks = tf.map_fn(sample_log_likelihood, epsilon,
                        fn_output_signature=tf.TensorSpec([None], tf.float32))
   distortion = -tf.reduce_mean(log_liks, axis=0)
-  return {"neg_elbo": distortion + rate, "rate": rate,
+  return {"neg_elbo": elbo.neg_elbo(distortion, rate), "rate": rate,
           "distortion": distortion, "tokens": model.token_count(x)}
 
 
@@ -109,8 +110,8 @@ def build_serving_module(model):
   @tf.function(input_signature=[ids_spec], autograph=False)
   def encode(ids):
     z_mean, z_log_variance = model.encode(ids)
-    z = z_mean + tf.exp(0.5 * z_log_variance) * signatures_lib.fresh_normal(
-        tf.shape(z_mean))
+    z = kl_lib.reparameterize(z_mean, z_log_variance,
+                              signatures_lib.fresh_normal(tf.shape(z_mean)))
     return {"z_mean": z_mean, "z_log_variance": z_log_variance, "z": z}
 
   @tf.function(input_signature=[z_spec], autograph=False)

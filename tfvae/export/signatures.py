@@ -10,6 +10,7 @@ sample, elbo and their uint8 forms); the pieces (`log_likelihood`,
 
 import tensorflow as tf
 
+from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
 
 ELBO_SAMPLES = 16
@@ -40,21 +41,21 @@ def elbo_scores(model, x, num_samples=ELBO_SAMPLES, seed=ELBO_SEED):
   x = tf.cast(x, tf.float32)
   z_mean, z_log_variance = model.encode(x)
   rate = tf.reduce_sum(kl_lib.gaussian_kl(z_mean, z_log_variance), axis=-1)
-  std = tf.exp(0.5 * z_log_variance)
   epsilon = elbo_epsilon(model.latent_dim, num_samples, seed)
 
   def sample_log_likelihood(eps):
-    return log_likelihood(model, x, z_mean + std * eps[None, :])
+    return log_likelihood(model, x, kl_lib.reparameterize(
+        z_mean, z_log_variance, eps[None, :]))
 
   log_liks = tf.map_fn(sample_log_likelihood, epsilon,
                        fn_output_signature=tf.TensorSpec([None], tf.float32))
   distortion = -tf.reduce_mean(log_liks, axis=0)
-  neg_elbo = distortion + rate
+  neg_elbo = elbo.neg_elbo(distortion, rate)
   return {
       "neg_elbo": neg_elbo,
       "rate": rate,
       "distortion": distortion,
-      "bits_per_dim": neg_elbo / (model.num_features * tf.math.log(2.0)),
+      "bits_per_dim": elbo.bits_per_dim(neg_elbo, model.num_features),
   }
 
 
@@ -81,6 +82,7 @@ def build_serving_module(model, uint8_scale=None):
 
   Returns (module, signatures dict name -> concrete function).
   """
+  # Long: the signatures are closures over one model and its input spec.
   shape = [None, *model.image_shape]
   latent = model.latent_dim
   x_spec = tf.TensorSpec(shape, tf.float32, name="x")
@@ -93,8 +95,8 @@ def build_serving_module(model, uint8_scale=None):
 
   def encode(x):
     z_mean, z_log_variance = model.encode(checked(x))
-    z = z_mean + tf.exp(0.5 * z_log_variance) * fresh_normal(
-        tf.shape(z_mean))
+    z = kl_lib.reparameterize(z_mean, z_log_variance,
+                              fresh_normal(tf.shape(z_mean)))
     return {"z_mean": z_mean, "z_log_variance": z_log_variance, "z": z}
 
   def reconstruct(x):

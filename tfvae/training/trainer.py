@@ -140,6 +140,8 @@ def prepare_run(config, data, policy, print_fn=print, started=None):
   Returns a `Run`; `run.callbacks` are the fit's callbacks (empty when the
   run already reached its last step).
   """
+  # Long: the steps of a run in the order that keeps the disk untouched until
+  # every input check passed; each step is one call.
   started = time.time() if started is None else started
   warning = preflight.check_data(config, data)
   if warning:
