@@ -128,7 +128,7 @@ def profile(steps, batch_size, precision, logdir):
   from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   from tfvae.data import datasets  # pylint: disable=import-outside-toplevel
   from tfvae.data import pipeline  # pylint: disable=import-outside-toplevel
-  from tfvae.training import callbacks as cb  # pylint: disable=import-outside-toplevel
+  from tfvae.callbacks import training as cb  # pylint: disable=import-outside-toplevel
   from tfvae.training import distribute  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   values = dict(dataset="dsprites", architecture="conv",

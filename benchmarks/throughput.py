@@ -84,7 +84,7 @@ from tfvae.data import datasets  # pylint: disable=wrong-import-position
 from tfvae.data import pipeline  # pylint: disable=wrong-import-position
 from tfvae.models.reference import ReferenceVAE  # pylint: disable=wrong-import-position
 from tfvae import networks  # pylint: disable=wrong-import-position
-from tfvae.training import callbacks as cb  # pylint: disable=wrong-import-position
+from tfvae.callbacks import training as cb  # pylint: disable=wrong-import-position
 from tfvae.training import trainer  # pylint: disable=wrong-import-position
 
 import keras_example  # pylint: disable=wrong-import-position

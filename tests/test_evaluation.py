@@ -22,7 +22,7 @@ from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.metrics import diagnostics
-from tfvae.metrics import seeds
+from tfvae.objectives import seeds
 from tfvae.metrics import traversals
 from tfvae.training import trainer
 

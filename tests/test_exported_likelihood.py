@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tfvae.evaluation.saved_model import ExportedLikelihood
+from tfvae.export.reader import ExportedLikelihood
 
 RNG = np.random.RandomState(0)
 PARAMS = RNG.normal(size=(2, 4, 4, 3)).astype(np.float32)

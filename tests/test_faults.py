@@ -16,8 +16,8 @@ import tensorflow as tf
 from conftest import run_script
 from tfvae.config import ExperimentConfig
 from tfvae.models.factory import build_model
-from tfvae.training import callbacks as cb
-from tfvae.training import checkpoints
+from tfvae.callbacks import training as cb
+from tfvae.runs import checkpoints
 
 SMALL = ["--hidden_units=16", "--latent_dim=2", "--verbose=0",
          "--checkpoint_every=10", "--eval_every=10"]

@@ -17,7 +17,7 @@ import tfvae
 from tfvae.balancing import base
 from tfvae.data.dsprites import DSpritesLike
 from tfvae.metrics import diagnostics
-from tfvae.training import checkpoints
+from tfvae.runs import checkpoints
 
 LATENT = 6
 BATCH = 64

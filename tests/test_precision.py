@@ -237,7 +237,7 @@ def test_a_bfloat16_run_reports_the_float32_models_numbers(tmp_path):
   from tfvae.data import datasets  # pylint: disable=import-outside-toplevel
   from tfvae.data import pipeline  # pylint: disable=import-outside-toplevel
   from tfvae.metrics import diagnostics  # pylint: disable=import-outside-toplevel
-  from tfvae.metrics import seeds  # pylint: disable=import-outside-toplevel
+  from tfvae.objectives import seeds  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   steps, seed = 20, 5
   config = ExperimentConfig.from_flat(

@@ -19,8 +19,8 @@ from tfvae.config import ExperimentConfig
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.metrics import diagnostics
-from tfvae.metrics import seeds
-from tfvae.training import checkpoints
+from tfvae.objectives import seeds
+from tfvae.runs import checkpoints
 from tfvae.runs import paths
 from tfvae.training import trainer
 

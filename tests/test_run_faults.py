@@ -39,7 +39,7 @@ from tfvae.config import ExperimentConfig
 from tfvae.errors import TfvaeError
 from tfvae.export import layout
 from tfvae.export import saved_model
-from tfvae.training import checkpoints
+from tfvae.runs import checkpoints
 from tfvae.runs import lock as runlock
 from tfvae.training import trainer
 

@@ -7,7 +7,7 @@ import pytest
 
 from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
-from tfvae.runs import checkpoints, files, paths, rundir, versions
+from tfvae.runs import checkpoint_files as checkpoints, files, paths, rundir, versions
 
 
 def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_error(

@@ -23,7 +23,7 @@ from tfvae.export import sequence as sequence_export
 from tfvae.models import factory
 from tfvae.models import sequence
 from tfvae.training import preflight
-from tfvae.training import text_summaries
+from tfvae.callbacks import text as text_summaries
 
 SMALL = dict(dataset="sentences", model="sequence", likelihood="categorical",
              latent_dim=3, hidden_units=16, embedding_dim=8, batch_size=8)

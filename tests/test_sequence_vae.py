@@ -13,6 +13,7 @@ from tfvae import balancing
 from tfvae.balancing import schedules
 from tfvae.errors import DataError
 from tfvae.metrics import diagnostics
+from tfvae.metrics import text as text_metrics
 from tfvae.models import sequence
 from tfvae.objectives import kl as kl_lib
 
@@ -221,7 +222,7 @@ def test_evaluate_text_per_token_numbers():
   model = make_model()
   model.compile(optimizer="adam")
   model.build((None, T))
-  result = sequence.evaluate_text(model, X, batch_size=16, iw_samples=4)
+  result = text_metrics.evaluate_text(model, X, batch_size=16, iw_samples=4)
   tokens = (X != PAD).sum()
   assert result["tokens_per_sentence"] == pytest.approx(tokens / len(X))
   assert result["perplexity"] == pytest.approx(

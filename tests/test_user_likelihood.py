@@ -20,7 +20,7 @@ import tensorflow_probability as tfp
 import tfvae
 import tfvae.errors
 from tfvae import conventions
-from tfvae.evaluation.saved_model import SavedModelAdapter
+from tfvae.export.reader import SavedModelAdapter
 
 NAME = "user_poisson"
 

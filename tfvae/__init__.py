@@ -18,13 +18,15 @@ Public names (imported on first use, so `import tfvae` stays cheap):
 - `VAE`, `ReferenceVAE` (the question's loss, line for line), `SequenceVAE`
   (a sentence VAE with a teacher-forced decoder, `tfvae.models.sequence`)
 - `Weighting` (reductions and beta / beta_norm, and every unit of the weight)
-- `likelihoods` (Bernoulli, ContinuousBernoulli, Gaussian)
+- `likelihoods` (Bernoulli, ContinuousBernoulli, Gaussian, Beta, Categorical,
+  DiscretizedLogistic, DiscretizedGaussian, Columns; a registry by name)
 - `balancers` (KLWeight/Constant, Linear, Sigmoid, Cyclical, FreeBits,
   Capacity, GECO, ControlVAE; a registry by name)
 - `schedules` (pure step -> weight functions), `callbacks` (KLSchedule,
   TensorBoard, Checkpoint, NonFiniteGuard)
 - `objective` (the loss and the true terms as a function, for your own loop)
-- `evaluate` (exact diagnostics of a model on data), `export_saved_model`
+- `evaluate` (exact diagnostics of a model on data), `evaluate_text` (the
+  text papers' per-token numbers), `export_saved_model`
 - `networks` (tfvae's mlp/conv encoders and decoders)
 - `conventions` (the weighting translator: read a peer's loss convention, get
   the same objective in every unit and the tfvae flags that train it)
@@ -47,6 +49,7 @@ _LAZY = {
     "conventions": ("tfvae.conventions", None),
     "objective": ("tfvae.models.objective", "objective"),
     "evaluate": ("tfvae.metrics.diagnostics", "evaluate_model"),
+    "evaluate_text": ("tfvae.metrics.text", "evaluate_text"),
     "export_saved_model": ("tfvae.export.saved_model", "export_model"),
 }
 

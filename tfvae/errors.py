@@ -30,3 +30,23 @@ class ConfigError(TfvaeError, ValueError):
 class DataError(TfvaeError, ValueError):
   """Missing, empty, malformed or out-of-support data (also a ValueError,
   what Keras users expect of bad data)."""
+
+
+class NonFiniteLossError(TfvaeError):
+  """Training produced a NaN or infinite loss."""
+
+
+class CheckpointError(TfvaeError):
+  """A checkpoint that cannot be restored into this model."""
+
+
+class StorageError(TfvaeError):
+  """A run's file could not be written (disk full, read-only, permissions)."""
+
+
+class RunLockedError(TfvaeError):
+  """Another live process holds the run directory."""
+
+
+class ExportError(TfvaeError):
+  """An export target that cannot be used."""

@@ -7,6 +7,9 @@
   28x28 -> 2, 32x32 -> 3, 64x64 -> 4 (for 64x64 this is the beta-VAE stack of
   Higgins et al. 2017 / Burgess et al. 2018: 32-32-64-64 filters, dense 256).
   The decoder mirrors it with transposed convolutions.
+- `gru_encoder` / `gru_decoder`: the sentence VAE's (Bowman et al. 2016) GRU
+  encoder over the real tokens and teacher-forced GRU decoder that reads z
+  at every step and as its initial state (`tfvae.models.sequence`).
 
 The encoder outputs (z_mean, z_log_variance); the decoder outputs unconstrained
 likelihood parameters: `params_per_feature` values per event feature, stacked
@@ -24,6 +27,7 @@ error against float32 (docs/performance.md). Under float32 nothing changes.
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfvae.errors import ConfigError
 
@@ -129,3 +133,97 @@ def build_decoder(output_shape, latent_dim, params_per_feature=1,
   else:
     raise ConfigError(f"unknown architecture {architecture!r}")
   return keras.Model(inputs, params, name="decoder")
+
+
+# ------------------------------------------- sequence networks (text, SequenceVAE)
+
+
+@keras.saving.register_keras_serializable(package="tfvae.sequence")
+class NotEqual(keras.layers.Layer):
+  """ids -> the boolean mask ids != value (the real tokens)."""
+
+  def __init__(self, value, **kwargs):
+    super().__init__(**kwargs)
+    self.value = int(value)
+
+  def call(self, ids):
+    return tf.not_equal(tf.cast(ids, tf.int32), self.value)
+
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape)
+
+  def get_config(self):
+    return {**super().get_config(), "value": self.value}
+
+
+@keras.saving.register_keras_serializable(package="tfvae.sequence")
+class RepeatOverTime(keras.layers.Layer):
+  """[z [B, J], sequence [B, T, ...]] -> z repeated at every step [B, T, J]."""
+
+  def call(self, inputs):
+    z, sequence = inputs
+    steps = tf.shape(sequence)[1]
+    return tf.tile(z[:, None, :], tf.stack([1, steps, 1]))
+
+  def compute_output_shape(self, input_shape):
+    z_shape, sequence_shape = input_shape
+    return (z_shape[0], sequence_shape[1], z_shape[-1])
+
+
+def gru_encoder(vocab_size, latent_dim, embedding_dim=64, units=128,
+                pad_id=0, name="encoder"):
+  """ids [B, T] -> [mean | log variance] [B, 2 J]: Embedding, GRU over the
+  real tokens (padding masked), Dense.
+
+  Args:
+    vocab_size: V.
+    latent_dim: J.
+    embedding_dim: the token embedding's size.
+    units: the GRU's state size.
+    pad_id: the padding id, masked out of the GRU.
+    name: the model's name.
+  """
+  ids = keras.Input((None,), dtype="int32", name="ids")
+  embedded = keras.layers.Embedding(vocab_size, embedding_dim,
+                                    name="embedding")(ids)
+  mask = NotEqual(pad_id, name="real_tokens")(ids)
+  state = keras.layers.GRU(units, name="gru")(embedded, mask=mask)
+  out = keras.layers.Dense(2 * latent_dim, name="posterior")(state)
+  return keras.Model(ids, out, name=name)
+
+
+def gru_decoder(vocab_size, latent_dim, embedding_dim=64, units=128,
+                z_every_step=True, z_initial_state=True, name="decoder"):
+  """[z [B, J], decoder inputs [B, T]] -> logits [B, T, V], causal in the
+  tokens: Embedding; z concatenated to every step's input
+  (`z_every_step`) and/or z -> the GRU's initial state (`z_initial_state`,
+  Bowman's); GRU; Dense(V).
+
+  Args:
+    vocab_size: V.
+    latent_dim: J.
+    embedding_dim: the token embedding's size.
+    units: the GRU's state size.
+    z_every_step: concatenate z to the embedding at every step.
+    z_initial_state: the GRU's initial state is tanh(Dense(z)).
+    name: the model's name.
+  """
+  if not (z_every_step or z_initial_state):
+    raise ValueError("gru_decoder needs z_every_step or z_initial_state, or "
+                     "the decoder would ignore z")
+  z = keras.Input((latent_dim,), name="z")
+  tokens = keras.Input((None,), dtype="int32", name="decoder_inputs")
+  h = keras.layers.Embedding(vocab_size, embedding_dim,
+                             name="embedding")(tokens)
+  if z_every_step:
+    h = keras.layers.Concatenate(name="with_z")(
+        [h, RepeatOverTime(name="z_every_step")([z, h])])
+  gru = keras.layers.GRU(units, return_sequences=True, name="gru")
+  if z_initial_state:
+    initial = keras.layers.Dense(units, activation="tanh",
+                                 name="initial_state")(z)
+    h = gru(h, initial_state=initial)
+  else:
+    h = gru(h)
+  logits = keras.layers.Dense(vocab_size, name="logits")(h)
+  return keras.Model([z, tokens], logits, name=name)

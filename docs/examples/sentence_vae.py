@@ -51,6 +51,7 @@ import tensorflow as tf
 
 import tfvae
 from tfvae.data import text
+from tfvae.metrics import text as text_metrics
 from tfvae.models import sequence
 
 
@@ -111,7 +112,7 @@ def main(argv=None):
   seconds = time.time() - start
   weight = float(vae.last_batch["kl_weight"])
 
-  result = sequence.evaluate_text(vae, data.validation,
+  result = text_metrics.evaluate_text(vae, data.validation,
                                   iw_samples=args.iw_samples, seed=args.seed)
   print(f"{args.variant}: {args.steps} steps in {seconds:.0f} s, last KL "
         f"weight {weight:.3f}")

@@ -33,6 +33,8 @@ rerunning without one trains it to the end.
 Ray is optional (`pip install tfvae[ray]`); only `RayEngine` imports it.
 """
 
+# Size: the local and Ray engines share `run_point` and its fault protocol.
+
 import contextlib
 import dataclasses
 import os

@@ -218,6 +218,7 @@ def plot_rd_plane(rows, path, grid_names=(), title=None):
   dashed lines are D + R = const, labelled with the -ELBO; the darker one
   passes through the best (lowest) -ELBO of the plot.
   """
+  # Long: one matplotlib figure, drawn in order.
   import matplotlib
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt

@@ -18,14 +18,20 @@ from tfvae.objectives import balanced
 from tfvae.objectives import elbo
 
 
+# Burgess et al. 2018's dSprites setting (gamma for 64x64 images).
+DEFAULT_GAMMA = 1000.0
+DEFAULT_MAX = 25.0
+DEFAULT_STEPS = 100000
+
+
 @register("capacity")
 class Capacity(Balancer):
   """Args: gamma > 0, capacity_max >= 0 nats, capacity_steps T >= 0."""
 
   scalar_names = ("capacity",)
 
-  def __init__(self, gamma=1000.0, capacity_max=25.0, capacity_steps=100000,
-               name="balancer", **kwargs):
+  def __init__(self, gamma=DEFAULT_GAMMA, capacity_max=DEFAULT_MAX,
+               capacity_steps=DEFAULT_STEPS, name="balancer", **kwargs):
     super().__init__(name=name, **kwargs)
     if not gamma > 0:
       raise ValueError(f"gamma must be > 0, got {gamma!r}")

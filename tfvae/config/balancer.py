@@ -10,6 +10,7 @@ import dataclasses
 import math
 from typing import Literal, Optional
 
+from tfvae.balancing import capacity
 from tfvae.config.base import Section, non_negative_finite, option, positive_int
 from tfvae.errors import ConfigError
 
@@ -58,11 +59,12 @@ class BalancerConfig(Section):
       "batch", "batch (Kingma et al.: clamp the batch-mean KL per dimension) "
       "| example (clamp per example and dimension).", FREE_BITS_MODES)
   capacity_gamma: float = option(
-      1000.0, "Capacity: gamma on |KL - C| (Burgess et al.: 1000 for 64x64 "
+      capacity.DEFAULT_GAMMA, "Capacity: gamma on |KL - C| (Burgess et al.: 1000 for 64x64 "
       "images; scale it with the pixel count).")
-  capacity_max: float = option(25.0, "Capacity: C_max in nats (summed KL).")
-  capacity_steps: int = option(100000, "Capacity: steps for C to reach "
-                               "C_max.")
+  capacity_max: float = option(capacity.DEFAULT_MAX,
+                               "Capacity: C_max in nats (summed KL).")
+  capacity_steps: int = option(capacity.DEFAULT_STEPS,
+                               "Capacity: steps for C to reach C_max.")
   geco_target: Optional[float] = option(
       None, "GECO: kappa, the tolerated reconstruction error -log p(x|z) in "
       "nats PER PIXEL (NLL summed over the K features / K; the default units) "

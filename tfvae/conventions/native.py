@@ -115,6 +115,8 @@ def from_config(values, event_shape, final_metrics=None):
     final_metrics: a finished run's final_metrics.json, or None: it supplies
       the fitted sigma and a weight set during training.
   """
+  # Long: one branch per balancer until a balancer carries its own
+  # translator entry, as a likelihood does.
   v = defaults()
   v.update({k: val for k, val in values.items() if val is not None or
             k in ("beta", "beta_norm", "kl_stop")})
@@ -205,7 +207,9 @@ def targets(event_shape, latent_dim, sigma=None, family=None):
     for likelihood in likelihoods:
       out.append(_convention(likelihood, sigma, red, red, 1.0, event_shape,
                              latent_dim))
+  values = defaults()
   for likelihood in likelihoods:
     out.append(_convention(likelihood, sigma, "sum", "sum", 1.0, event_shape,
-                           latent_dim, Capacity(25.0, 100000)))
+                           latent_dim, Capacity(values["capacity_max"],
+                                                values["capacity_steps"])))
   return out

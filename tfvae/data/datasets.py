@@ -40,6 +40,9 @@ below 2**24. Binarisation applies to images only: a data set of values
 (integers, or the mixed table) refuses it.
 """
 
+# Size: every data source behind one `load_data(config)` and its checks;
+# the generated sets live in their own modules.
+
 import dataclasses
 import os
 from typing import Optional, Tuple

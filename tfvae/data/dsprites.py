@@ -50,6 +50,9 @@ interface. Both classes implement the ground-truth-data interface of disentangle
 `sample_factors(n, rng)` and `sample_observations_from_factors(factors, rng)`.
 """
 
+# Size: the procedural renderer and the npz reader share the factor layout
+# and the ground-truth interface of the metrics.
+
 import os
 import struct
 import zipfile

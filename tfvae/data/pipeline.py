@@ -55,8 +55,7 @@ def train_dataset(data, batch_size, seed, binarization="none"):
     # strategy, and a --strategy=mirrored run then trained on other batches
     # than the default run. Built inside `flat_map`, the shuffle (and its seed
     # generator) is made afresh for each iterator, with the same seeds, so
-    # every iterator replays the order one plain iterator of the old pipeline
-    # gave.
+    # every iterator replays the same order.
     ds = tf.data.Dataset.range(1).flat_map(shuffled_batches)
   if dynamic:
     ds = ds.enumerate().map(_binarize(data.scale, seed),

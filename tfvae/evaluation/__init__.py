@@ -40,7 +40,7 @@ from tfvae.evaluation.options import (DEFAULT_ELBO_SAMPLES, DEFAULT_IW_SAMPLES,
                                       MetricSizes)
 from tfvae.evaluation.report import (check_writable, default_output_paths,
                                      format_table, write_json)
-from tfvae.evaluation.saved_model import SavedModelAdapter
+from tfvae.export.reader import SavedModelAdapter
 
 __all__ = [
     "DEFAULT_ELBO_SAMPLES", "DEFAULT_IW_SAMPLES", "EVAL_BATCH_SIZE",

@@ -21,7 +21,7 @@ from tfvae.evaluation.options import DEFAULT_ELBO_SAMPLES
 from tfvae.evaluation.options import DEFAULT_IW_SAMPLES
 from tfvae.evaluation.options import EVAL_BATCH_SIZE
 from tfvae.evaluation.options import EvaluationOptions
-from tfvae.evaluation.saved_model import SavedModelAdapter
+from tfvae.export.reader import SavedModelAdapter
 from tfvae.runs import rundir
 
 
@@ -150,11 +150,11 @@ def _evaluate_model(model, run_config, config, data, options, ground_truth,
   result.update(diag)
   if run_config.model.model == "sequence":
     # Per-token perplexities over the real tokens (and the IWAE's).
-    from tfvae.training import text_summaries
+    from tfvae.metrics import text as text_metrics
     ids = loading.split_images(data, options.split, options.max_examples)
     pad_id = getattr(model, "pad_id", 0)
-    result.update(text_summaries.perplexities(
-        diag, text_summaries.tokens_per_sentence(ids, pad_id)))
+    result.update(text_metrics.perplexities(
+        diag, text_metrics.tokens_per_sentence(ids, pad_id)))
   result["collapse_warning"] = metrics_lib.collapse_warning(
       diag["collapsed_dims"], diag["latent_dim"])
   if metric_names:

@@ -9,7 +9,7 @@ import os
 from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError, DataError
 from tfvae.evaluation.options import FACTOR_DATASETS, SPLITS
-from tfvae.runs import checkpoints as run_checkpoints
+from tfvae.runs import checkpoint_files
 from tfvae.runs import paths
 from tfvae.runs import rundir
 
@@ -47,7 +47,7 @@ def load_run(logdir, image_shape):
   """
   import keras
   from tfvae.models.factory import build_model_for_run
-  from tfvae.training import checkpoints
+  from tfvae.runs import checkpoints
 
   config = read_run_config(logdir)
   # Older runs' data.json lack the size: the shape is enough for them.
@@ -61,7 +61,7 @@ def load_run(logdir, image_shape):
   except checkpoints.CheckpointError as e:
     raise checkpoints.CheckpointError(
         f"{e} (images of shape {tuple(image_shape)} given)") from None
-  step = run_checkpoints.step_of(path)
+  step = checkpoint_files.step_of(path)
   model.optimizer.iterations.assign(step)
   return LoadedRun(logdir=logdir, config=config, model=model, checkpoint=path,
                    step=step)

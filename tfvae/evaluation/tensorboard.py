@@ -17,7 +17,7 @@ def write_tensorboard(directory, result, model, preview, step):
   """Scalars, per-dimension KL, the table, reconstructions and traversals."""
   import tensorflow as tf
   from tfvae.metrics import traversals
-  from tfvae.training import tensorboard as tb
+  from tfvae.callbacks import tensorboard as tb
 
   writer = tf.summary.create_file_writer(directory)
   with writer.as_default(step=step):

@@ -3,7 +3,7 @@
 # TensorFlow loads lazily, so a bad run or target fails before it does.
 # pylint: disable=import-outside-toplevel
 
-from tfvae.runs import checkpoints as run_checkpoints
+from tfvae.runs import checkpoint_files
 from tfvae.runs import rundir
 
 
@@ -13,7 +13,7 @@ def load_run(checkpoint):
   `checkpoint` is a run's logdir (its latest checkpoint), its checkpoints/
   directory or one checkpoint prefix.
   """
-  logdir, prefix = run_checkpoints.find_checkpoint(checkpoint)
+  logdir, prefix = checkpoint_files.find_checkpoint(checkpoint)
   config = rundir.read_config(logdir)
   spec = rundir.read_data_spec(logdir)
   if spec is None:
@@ -31,7 +31,7 @@ def export_checkpoint(config, spec, prefix, export_dir):
   of the new version."""
   from tfvae.export import saved_model
   from tfvae.models.factory import build_model_for_run
-  from tfvae.training import checkpoints
+  from tfvae.runs import checkpoints
   model = build_model_for_run(config, spec)
   checkpoints.restore_model(model, prefix)
   return saved_model.export(model, config, export_dir,

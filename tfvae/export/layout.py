@@ -16,7 +16,7 @@ import re
 import secrets
 import shutil
 
-from tfvae.errors import TfvaeError
+from tfvae.errors import ExportError
 # Version lookup lives in tfvae.runs.versions; re-exported for callers here.
 from tfvae.runs.versions import existing_versions  # pylint: disable=unused-import
 from tfvae.runs.versions import next_version
@@ -25,10 +25,6 @@ TMP_PREFIX = ".tmp-export-"
 _TMP_PATTERN = re.compile(re.escape(TMP_PREFIX) + r"(\d+)-[0-9a-f]+$")
 _MAX_RENAME_ATTEMPTS = 100
 PARAM = ("export_dir",)
-
-
-class ExportError(TfvaeError):
-  """An export target that cannot be used."""
 
 
 def check_export_base(export_base):

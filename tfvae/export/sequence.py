@@ -33,7 +33,8 @@ The graphs need only TensorFlow to run (`tf.saved_model.load`,
 
 import tensorflow as tf
 
-from tfvae.export import saved_model
+from tfvae.export import signatures as signatures_lib
+from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
 
 # Stands for -inf on the logits of tokens never emitted (padding, begin).
@@ -45,16 +46,16 @@ def elbo_scores(model, ids):
   x = tf.cast(ids, tf.float32)
   z_mean, z_log_variance = model.encode(ids)
   rate = tf.reduce_sum(kl_lib.gaussian_kl(z_mean, z_log_variance), axis=-1)
-  std = tf.exp(0.5 * z_log_variance)
-  epsilon = saved_model.elbo_epsilon(model.latent_dim)
+  epsilon = signatures_lib.elbo_epsilon(model.latent_dim)
 
   def sample_log_likelihood(eps):
-    return model.log_likelihood(x, z_mean + std * eps[None, :])
+    return model.log_likelihood(x, kl_lib.reparameterize(
+        z_mean, z_log_variance, eps[None, :]))
 
   log_liks = tf.map_fn(sample_log_likelihood, epsilon,
                        fn_output_signature=tf.TensorSpec([None], tf.float32))
   distortion = -tf.reduce_mean(log_liks, axis=0)
-  return {"neg_elbo": distortion + rate, "rate": rate,
+  return {"neg_elbo": elbo.neg_elbo(distortion, rate), "rate": rate,
           "distortion": distortion, "tokens": model.token_count(x)}
 
 
@@ -109,8 +110,8 @@ def build_serving_module(model):
   @tf.function(input_signature=[ids_spec], autograph=False)
   def encode(ids):
     z_mean, z_log_variance = model.encode(ids)
-    z = z_mean + tf.exp(0.5 * z_log_variance) * saved_model._fresh_normal(  # pylint: disable=protected-access
-        tf.shape(z_mean))
+    z = kl_lib.reparameterize(z_mean, z_log_variance,
+                              signatures_lib.fresh_normal(tf.shape(z_mean)))
     return {"z_mean": z_mean, "z_log_variance": z_log_variance, "z": z}
 
   @tf.function(input_signature=[z_spec], autograph=False)
@@ -132,7 +133,7 @@ def build_serving_module(model):
               tf.debugging.assert_non_negative(
                   temperature, message="temperature must be >= 0")]
     with tf.control_dependencies(checks):
-      z = saved_model._fresh_normal(tf.stack([num_samples, latent]))  # pylint: disable=protected-access
+      z = signatures_lib.fresh_normal(tf.stack([num_samples, latent]))
     return {"ids": decode_tokens(model, z, temperature), "z": z}
 
   @tf.function(input_signature=[ids_spec], autograph=False)
@@ -146,6 +147,6 @@ def build_serving_module(model):
     setattr(module, name, fn)
   signatures = {name: fn.get_concrete_function()
                 for name, fn in endpoints.items()}
-  module.model_variables = saved_model.captured_variables(signatures.values())
+  module.model_variables = signatures_lib.captured_variables(signatures.values())
   signatures["serving_default"] = signatures["encode"]
   return module, signatures

@@ -38,11 +38,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.settings import option
 from tfvae.errors import ConfigError
 from tfvae.likelihoods.base import Likelihood
 from tfvae.likelihoods.base import data_error
 from tfvae.likelihoods.base import register
+from tfvae.settings import option
 
 tfd = tfp.distributions
 

@@ -45,10 +45,13 @@ one at a time. Models that are not Keras models (a loaded SavedModel's
 adapter, test doubles) are evaluated eagerly.
 
 Every Monte Carlo draw is stateless, seeded from `evaluate`'s seed and the
-draw's place (purpose, batch, chunk; `tfvae.metrics.seeds`): the numbers are a
+draw's place (purpose, batch, chunk; `tfvae.objectives.seeds`): the numbers are a
 function of (weights, data, seed), bit for bit, in any process and after any
 resume.
 """
+
+# Size: every diagnostic `evaluate` reports, its estimators and their
+# compiled per-batch work, which share the stateless seeds' layout.
 
 import contextlib
 import math
@@ -58,10 +61,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvae.metrics import seeds
 from tfvae.models import inputs
 from tfvae.objectives import decomposition
+from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
+from tfvae.objectives import seeds
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 # (eps, delta) of the collapse check: KL_j < 0.05 nats for >= 99% of examples.
@@ -80,7 +84,7 @@ IWAE_MAX_ELEMENTS = 2**23
 def _posterior_samples(z_mean, z_log_variance, num_samples, seed=None):
   """z_s ~ q(z|x): [num_samples, batch, J] (stateless given a seed)."""
   eps = seeds.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0), seed)
-  return z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
+  return kl_lib.reparameterize(z_mean[None], z_log_variance[None], eps)
 
 
 def _tiled_log_likelihood(model, x, z):
@@ -174,8 +178,7 @@ def _mutual_information_tensor(z, z_mean, z_log_variance):
 
 def _sampled_mutual_information(z_mean, z_log_variance, seed, num_samples):
   """The MI estimate of `num_samples` draws z ~ q(z|x) (a scalar tensor)."""
-  eps = seeds.normal(tf.concat([[num_samples], tf.shape(z_mean)], 0), seed)
-  z = z_mean[None] + tf.exp(0.5 * z_log_variance)[None] * eps
+  z = _posterior_samples(z_mean, z_log_variance, num_samples, seed)
   z = tf.ensure_shape(z, [num_samples, *z_mean.shape])
   return _mutual_information_tensor(z, z_mean, z_log_variance)
 
@@ -239,8 +242,8 @@ def kl_parts(z_means, z_log_vars, batch_size=KL_PARTS_BATCH,
   if count < 2:
     return {**{name: float("nan") for name in decomposition.PARTS},
             "kl_parts_batch": int(count)}
-  eps = seeds.normal(z_means.shape, seed, dtype=tf.float64).numpy()
-  z = z_means + np.exp(0.5 * z_log_vars) * eps
+  eps = seeds.normal(z_means.shape, seed, dtype=tf.float64)
+  z = kl_lib.reparameterize(z_means, z_log_vars, eps).numpy()
   num_batches = -(-count // batch_size)
   sums = dict.fromkeys(decomposition.PARTS, 0.0)
   for index in np.array_split(np.arange(count), num_batches):
@@ -345,71 +348,91 @@ def evaluate(model, dataset, iw_samples=0, mi_batch_size=None,
     dict of floats/lists; see the module doc for definitions.
   """
   seed = 0 if seed is None else seed
-  sums = {"neg_elbo": 0.0, "rate": 0.0, "distortion": 0.0, "loss": 0.0}
-  kl_sum = None
-  below_eps = None
-  means, log_vars, iwae = [], [], []
-  count = 0
   batch_terms = _batch_terms_function(model, iw_samples, distortion_samples,
                                       compiled)
+  sums = _DataSetSums()
   for batch, x in enumerate(dataset):
-    terms = batch_terms(
+    sums.add(batch_terms(
         x, seeds.fold(seed, seeds.DISTORTION, batch),
         seeds.fold(seed, seeds.EXTRA_DISTORTION, batch),
-        seeds.fold(seed, seeds.IWAE, batch))
-    b = int(x.shape[0])
-    count += b
-    kl_per_example = terms["kl_per_example"].numpy()
-    sums["rate"] += float(np.sum(kl_per_example, dtype=np.float64))
-    sums["distortion"] += float(tf.reduce_sum(terms["distortion"]))
-    sums["loss"] += float(terms["loss"]) * b
-    per_dim = np.sum(kl_per_example, axis=0, dtype=np.float64)
-    kl_sum = per_dim if kl_sum is None else kl_sum + per_dim
-    small = np.sum(kl_per_example < collapse_threshold, axis=0)
-    below_eps = small if below_eps is None else below_eps + small
-    means.append(np.asarray(terms["z_mean"]))
-    log_vars.append(np.asarray(terms["z_log_variance"]))
-    if iw_samples:
-      iwae.append(terms["iwae"].numpy())
-  if count == 0:
+        seeds.fold(seed, seeds.IWAE, batch)), int(x.shape[0]),
+             collapse_threshold)
+  if sums.count == 0:
     raise ValueError("evaluate() got an empty data set")
-  result = {k: v / count for k, v in sums.items()}
-  result["neg_elbo"] = result["rate"] + result["distortion"]
-  result["bits_per_dim"] = result["neg_elbo"] / (model.num_features *
-                                                 math.log(2.0))
-  kl_per_dim = kl_sum / count
-  z_means = np.concatenate(means)
-  z_log_vars = np.concatenate(log_vars)
-  num_active, variances = active_units(z_means)
-  result.update({
-      "num_examples": count,
-      "distortion_samples": int(distortion_samples),
-      "kl_per_dim": [float(v) for v in kl_per_dim],
-      "active_units": num_active,
-      "latent_dim": int(model.latent_dim),
-      "z_mean_variance": [float(v) for v in variances],
-      "collapsed_dims": [int(j) for j in np.where(
-          below_eps >= (1.0 - collapse_delta) * count)[0]],
-  })
-  mi_batch = mi_batch_size or min(count, 512)
-  mis = []
-  for start in range(0, count - mi_batch + 1, mi_batch):
-    mis.append(mutual_information(
-        z_means[start:start + mi_batch], z_log_vars[start:start + mi_batch],
-        seed=seeds.fold(seed, seeds.MUTUAL_INFORMATION, start),
-        compiled=compiled))
-  result["mutual_information"] = float(np.mean(mis)) if mis else float("nan")
-  result["mutual_information_batch"] = int(mi_batch)
+  count = sums.count
+  means = {name: value / count for name, value in sums.totals.items()}
+  result = {"neg_elbo": elbo.neg_elbo(means["distortion"], means["rate"]),
+            **means}
+  result["bits_per_dim"] = elbo.bits_per_dim(result["neg_elbo"],
+                                             model.num_features)
+  z_means = np.concatenate(sums.means)
+  z_log_vars = np.concatenate(sums.log_vars)
+  result.update(sums.latent_summary(z_means, collapse_delta),
+                distortion_samples=int(distortion_samples),
+                latent_dim=int(model.latent_dim))
+  result.update(_batched_mutual_information(
+      z_means, z_log_vars, mi_batch_size or min(count, 512), seed, compiled))
   result.update(kl_parts(z_means, z_log_vars,
                          seed=seeds.fold(seed, seeds.KL_PARTS),
                          compiled=compiled))
   if iw_samples:
-    nll = -np.concatenate(iwae)
-    result["iwae_nll"] = float(np.mean(nll))
-    result["iwae_bits_per_dim"] = result["iwae_nll"] / (
-        model.num_features * math.log(2.0))
+    result["iwae_nll"] = float(np.mean(-np.concatenate(sums.iwae)))
+    result["iwae_bits_per_dim"] = elbo.bits_per_dim(result["iwae_nll"],
+                                                    model.num_features)
     result["iw_samples"] = int(iw_samples)
   return result, z_means, z_log_vars
+
+
+class _DataSetSums:
+  """Float64 sums over a data set's batches of `_batch_terms`' numbers."""
+
+  def __init__(self):
+    self.count = 0
+    self.totals = {"rate": 0.0, "distortion": 0.0, "loss": 0.0}
+    self.kl_sum = None  # [J] summed KL per dimension.
+    self.below_eps = None  # [J] examples whose KL is below the threshold.
+    self.means, self.log_vars, self.iwae = [], [], []
+
+  def latent_summary(self, z_means, collapse_delta):
+    """Per-dimension KL, active units and collapsed dimensions."""
+    num_active, variances = active_units(z_means)
+    return {
+        "num_examples": self.count,
+        "kl_per_dim": [float(v) for v in self.kl_sum / self.count],
+        "active_units": num_active,
+        "z_mean_variance": [float(v) for v in variances],
+        "collapsed_dims": [int(j) for j in np.where(
+            self.below_eps >= (1.0 - collapse_delta) * self.count)[0]],
+    }
+
+  def add(self, terms, batch_size, collapse_threshold):
+    self.count += batch_size
+    kl_per_example = terms["kl_per_example"].numpy()
+    self.totals["rate"] += float(np.sum(kl_per_example, dtype=np.float64))
+    self.totals["distortion"] += float(tf.reduce_sum(terms["distortion"]))
+    self.totals["loss"] += float(terms["loss"]) * batch_size
+    per_dim = np.sum(kl_per_example, axis=0, dtype=np.float64)
+    self.kl_sum = per_dim if self.kl_sum is None else self.kl_sum + per_dim
+    small = np.sum(kl_per_example < collapse_threshold, axis=0)
+    self.below_eps = small if self.below_eps is None else \
+        self.below_eps + small
+    self.means.append(np.asarray(terms["z_mean"]))
+    self.log_vars.append(np.asarray(terms["z_log_variance"]))
+    if "iwae" in terms:
+      self.iwae.append(terms["iwae"].numpy())
+
+
+def _batched_mutual_information(z_means, z_log_vars, mi_batch, seed,
+                                compiled):
+  """The MI estimate averaged over consecutive blocks of `mi_batch` codes."""
+  count = z_means.shape[0]
+  mis = [mutual_information(
+      z_means[start:start + mi_batch], z_log_vars[start:start + mi_batch],
+      seed=seeds.fold(seed, seeds.MUTUAL_INFORMATION, start),
+      compiled=compiled)
+         for start in range(0, count - mi_batch + 1, mi_batch)]
+  return {"mutual_information": float(np.mean(mis)) if mis else float("nan"),
+          "mutual_information_batch": int(mi_batch)}
 
 
 def evaluate_model(model, data, batch_size=256, iw_samples=0, seed=0):

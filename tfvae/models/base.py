@@ -9,6 +9,9 @@ non-trainable variables so TensorBoard logs per-step batch values while the
 progress bar shows Keras' running means of the same numbers.
 """
 
+# Size: BaseVAE is the Keras plumbing the three models share (steps, the
+# per-step log, data preparation in fit/evaluate, serialisation); one class.
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -78,7 +81,7 @@ def _output_spec(net, tensor, name, what):
   """The network's symbolic output; a ValueError naming `name` if it cannot
   take `tensor`."""
   try:
-    return keras.src.backend.compute_output_spec(net, tensor)
+    return net.compute_output_spec(tensor)
   except Exception as e:  # pylint: disable=broad-except
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     raise ValueError(f"{name} cannot take {what}: {first[:300]}") from e
@@ -188,7 +191,7 @@ class BaseVAE(keras.Model):
 
   @property
   def image_shape(self):
-    """The event shape (the name exports and older callers use)."""
+    """The event shape, under the name image exports use."""
     return self.event_shape
 
   # ------------------------------------------------------------ shapes
@@ -471,7 +474,7 @@ class BaseVAE(keras.Model):
 
   def _scalars(self, terms):
     """The logged scalars of one batch (global-batch means)."""
-    neg_elbo = terms["distortion"] + terms["rate"]
+    neg_elbo = elbo.neg_elbo(terms["distortion"], terms["rate"])
     scalars = {
         "loss": elbo.replica_sum(terms["loss"]),
         "neg_elbo": elbo.global_batch_mean(neg_elbo),
@@ -488,11 +491,11 @@ class BaseVAE(keras.Model):
   def compile(self, *args, **kwargs):
     """Keras' `compile`; `steps_per_execution="auto"` asks for the CLI's
     speed settings: its automatic steps per call
-    (`tfvae.training.execution`; 1 under several replicas) and, unless given,
+    (`tfvae.models.execution`; 1 under several replicas) and, unless given,
     `jit_compile=False`. Every step's values stay exact in `step_log`.
     """
     if kwargs.get("steps_per_execution") == "auto":
-      from tfvae.training import execution  # pylint: disable=import-outside-toplevel
+      from tfvae.models import execution  # pylint: disable=import-outside-toplevel
       kwargs["steps_per_execution"] = execution.default_steps_per_execution(
           self.distribute_strategy)
       kwargs.setdefault("jit_compile", False)

@@ -119,7 +119,7 @@ def model_objective(x, z_mean, z_log_variance, z, params, likelihood,
       num_features=num_features, latent_dim=latent_dim,
       rec_divisor=rec_divisor, kl_divisor=kl_divisor)
   out = balancer.balance(terms, tf.cast(step, tf.int64), training)
-  neg_elbo = elbo.global_batch_mean(distortion + rate)
+  neg_elbo = elbo.global_batch_mean(elbo.neg_elbo(distortion, rate))
   result = {
       "loss": elbo.average_over_batch(out.per_example) + out.extra_loss,
       "distortion": distortion,

@@ -39,7 +39,8 @@ its own); the paper's two remedies:
 
 Per-token numbers divide by the real tokens (words and the end token):
 perplexity = exp(sum_i -ELBO_i / sum_i T_i) (texar's; an upper bound on the
-model's, tighter with the importance-weighted NLL, `evaluate_text`).
+model's, tighter with the importance-weighted NLL;
+`tfvae.metrics.text.evaluate_text`).
 
 The networks: any Keras encoder ids [B, T] -> (mean, log_variance) and any
 decoder [z [B, J], decoder inputs [B, T] ids] -> logits [B, T, V] that is
@@ -56,6 +57,9 @@ z concatenated at every step and z -> the initial state, GRU, Dense(V)).
     vae.generate(z, temperature=0.0)   # greedy; > 0 samples
 """
 
+# Size: SequenceVAE is one class: teacher forcing, word dropout, generation
+# and its data preparation share its token ids and seeds.
+
 import math
 
 import keras
@@ -65,8 +69,6 @@ import tensorflow as tf
 from tfvae import balancing
 from tfvae.errors import DataError
 from tfvae.likelihoods.categorical import Categorical
-from tfvae.metrics import diagnostics
-from tfvae.metrics import seeds
 from tfvae.models import objective as objective_lib
 from tfvae.models.base import BaseVAE
 from tfvae.models.base import bits_to_unit_interval
@@ -74,6 +76,11 @@ from tfvae.models.base import check_type
 from tfvae.models.base import images_from_batch
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
+from tfvae.objectives import seeds
+from tfvae.networks import NotEqual  # pylint: disable=unused-import
+from tfvae.networks import RepeatOverTime  # pylint: disable=unused-import
+from tfvae.networks import gru_decoder  # pylint: disable=unused-import
+from tfvae.networks import gru_encoder  # pylint: disable=unused-import
 from tfvae.objectives.weighting import Weighting
 
 # The special tokens of `tfvae.data.text` (and the defaults here).
@@ -93,100 +100,6 @@ def logistic_annealing(k=BOWMAN_K, x0=BOWMAN_X0, **kwargs):
   default; `stop=` sets another); its `warmup_steps` is then unused.
   """
   return balancing.Sigmoid(0, k=k, x0=x0, **kwargs)
-
-
-# ------------------------------------------------------------------ networks
-
-
-@keras.saving.register_keras_serializable(package="tfvae.sequence")
-class NotEqual(keras.layers.Layer):
-  """ids -> the boolean mask ids != value (the real tokens)."""
-
-  def __init__(self, value, **kwargs):
-    super().__init__(**kwargs)
-    self.value = int(value)
-
-  def call(self, ids):
-    return tf.not_equal(tf.cast(ids, tf.int32), self.value)
-
-  def compute_output_shape(self, input_shape):
-    return tuple(input_shape)
-
-  def get_config(self):
-    return {**super().get_config(), "value": self.value}
-
-
-@keras.saving.register_keras_serializable(package="tfvae.sequence")
-class RepeatOverTime(keras.layers.Layer):
-  """[z [B, J], sequence [B, T, ...]] -> z repeated at every step [B, T, J]."""
-
-  def call(self, inputs):
-    z, sequence = inputs
-    steps = tf.shape(sequence)[1]
-    return tf.tile(z[:, None, :], tf.stack([1, steps, 1]))
-
-  def compute_output_shape(self, input_shape):
-    z_shape, sequence_shape = input_shape
-    return (z_shape[0], sequence_shape[1], z_shape[-1])
-
-
-def gru_encoder(vocab_size, latent_dim, embedding_dim=64, units=128,
-                pad_id=PAD_ID, name="encoder"):
-  """ids [B, T] -> [mean | log variance] [B, 2 J]: Embedding, GRU over the
-  real tokens (padding masked), Dense.
-
-  Args:
-    vocab_size: V.
-    latent_dim: J.
-    embedding_dim: the token embedding's size.
-    units: the GRU's state size.
-    pad_id: the padding id, masked out of the GRU.
-    name: the model's name.
-  """
-  ids = keras.Input((None,), dtype="int32", name="ids")
-  embedded = keras.layers.Embedding(vocab_size, embedding_dim,
-                                    name="embedding")(ids)
-  mask = NotEqual(pad_id, name="real_tokens")(ids)
-  state = keras.layers.GRU(units, name="gru")(embedded, mask=mask)
-  out = keras.layers.Dense(2 * latent_dim, name="posterior")(state)
-  return keras.Model(ids, out, name=name)
-
-
-def gru_decoder(vocab_size, latent_dim, embedding_dim=64, units=128,
-                z_every_step=True, z_initial_state=True, name="decoder"):
-  """[z [B, J], decoder inputs [B, T]] -> logits [B, T, V], causal in the
-  tokens: Embedding; z concatenated to every step's input
-  (`z_every_step`) and/or z -> the GRU's initial state (`z_initial_state`,
-  Bowman's); GRU; Dense(V).
-
-  Args:
-    vocab_size: V.
-    latent_dim: J.
-    embedding_dim: the token embedding's size.
-    units: the GRU's state size.
-    z_every_step: concatenate z to the embedding at every step.
-    z_initial_state: the GRU's initial state is tanh(Dense(z)).
-    name: the model's name.
-  """
-  if not (z_every_step or z_initial_state):
-    raise ValueError("gru_decoder needs z_every_step or z_initial_state, or "
-                     "the decoder would ignore z")
-  z = keras.Input((latent_dim,), name="z")
-  tokens = keras.Input((None,), dtype="int32", name="decoder_inputs")
-  h = keras.layers.Embedding(vocab_size, embedding_dim,
-                             name="embedding")(tokens)
-  if z_every_step:
-    h = keras.layers.Concatenate(name="with_z")(
-        [h, RepeatOverTime(name="z_every_step")([z, h])])
-  gru = keras.layers.GRU(units, return_sequences=True, name="gru")
-  if z_initial_state:
-    initial = keras.layers.Dense(units, activation="tanh",
-                                 name="initial_state")(z)
-    h = gru(h, initial_state=initial)
-  else:
-    h = gru(h)
-  logits = keras.layers.Dense(vocab_size, name="logits")(h)
-  return keras.Model([z, tokens], logits, name=name)
 
 
 # --------------------------------------------------------------------- model
@@ -304,10 +217,10 @@ class SequenceVAE(BaseVAE):
     self.num_features = int(shape[1])
     ids = keras.KerasTensor((None, self.num_features), "int32")
     mean, _ = self._split_posterior(
-        keras.src.backend.compute_output_spec(self.encoder, ids))
+        self.encoder.compute_output_spec(ids))
     self.latent_dim = int(mean.shape[-1])
     z = keras.KerasTensor((None, self.latent_dim), "float32")
-    logits = keras.src.backend.compute_output_spec(self.decoder, [z, ids])
+    logits = self.decoder.compute_output_spec([z, ids])
     expected = (self.num_features, self.vocab_size)
     got = getattr(logits, "shape", None)
     if got is None or tuple(got[1:]) != expected:
@@ -561,40 +474,3 @@ def apply_word_dropout(tokens, rate, uniform, bos_id, pad_id, unk_id):
                              tf.not_equal(tokens, pad_id))
   drop = tf.logical_and(droppable, uniform < rate)
   return tf.where(drop, tf.fill(tf.shape(tokens), unk_id), tokens)
-
-
-# -------------------------------------------------------------------- metrics
-
-
-def evaluate_text(model, x, batch_size=256, iw_samples=0, seed=0):
-  """The text papers' numbers on token ids x [N, T] (or a batched tf.data).
-
-  `tfvae.metrics.diagnostics.evaluate` (exact averages: -ELBO, rate,
-  distortion, active units with threshold 0.01, MI, (IWAE)) plus the
-  per-token numbers over real tokens (padding excluded):
-
-    nll = the per-sentence -ELBO (nats; `iwae_nll` with `iw_samples`),
-    perplexity = exp(sum -ELBO / real tokens) (texar's; an upper bound),
-    iwae_perplexity = exp(sum IWAE NLL / real tokens) (tighter),
-    tokens_per_sentence.
-
-  Returns:
-    dict of floats (and the per-dimension lists of `diagnostics.evaluate`).
-  """
-  if isinstance(x, tf.data.Dataset):
-    model.prepare(x)
-    dataset = x.map(lambda *xs: tf.cast(xs[0], tf.int32))
-  else:
-    ids = model.prepare(x)
-    dataset = tf.data.Dataset.from_tensor_slices(ids).batch(batch_size)
-  result, _, _ = diagnostics.evaluate(model, dataset, iw_samples=iw_samples,
-                                      seed=seed)
-  tokens = float(sum(float(tf.reduce_sum(model.token_count(batch)))
-                     for batch in dataset))
-  per_sentence = tokens / result["num_examples"]
-  result["tokens_per_sentence"] = per_sentence
-  result["nll"] = result["neg_elbo"]
-  result["perplexity"] = math.exp(result["neg_elbo"] / per_sentence)
-  if iw_samples:
-    result["iwae_perplexity"] = math.exp(result["iwae_nll"] / per_sentence)
-  return result

@@ -49,6 +49,12 @@ def beta_to_beta_norm(beta_eff, num_features, latent_dim):
   return beta_eff * latent_dim / num_features
 
 
+def neg_elbo(distortion, rate):
+  """-ELBO = D + R in nats (Alemi et al. 2018): the distortion
+  -E_q[log p(x|z)] plus the rate KL(q(z|x) || p(z))."""
+  return distortion + rate
+
+
 def bits_per_dim(neg_elbo, num_features):
   """-ELBO in nats per example -> bits per feature: -ELBO / (K ln 2)."""
   return neg_elbo / (num_features * LN2)
@@ -67,12 +73,12 @@ def elbo_terms(nll, kl_per_dim):
   num_features = tf.cast(tf.reduce_prod(tf.shape(nll)[1:]), nll.dtype)
   distortion = reduce_features(nll, "sum")
   rate = tf.reduce_sum(kl_per_dim, axis=1)
-  neg_elbo = distortion + rate
+  total = neg_elbo(distortion, rate)
   return {
       "distortion": distortion,
       "rate": rate,
-      "neg_elbo": neg_elbo,
-      "bits_per_dim": bits_per_dim(neg_elbo, num_features),
+      "neg_elbo": total,
+      "bits_per_dim": bits_per_dim(total, num_features),
   }
 
 

@@ -5,8 +5,9 @@
 - `files`: atomic text/JSON writers and JSON readers;
 - `rundir`: the resume / refuse / overwrite rules, the run's config and
   data spec;
-- `checkpoints`: finding checkpoint prefixes without TensorFlow;
+- `checkpoint_files`: finding checkpoint prefixes without TensorFlow;
+- `checkpoints`: saving and restoring a model's checkpoints (TensorFlow);
 - `versions`: integer version directories (SavedModel exports).
 
-Nothing here imports TensorFlow.
+Only `checkpoints` imports TensorFlow.
 """

@@ -24,16 +24,12 @@ import os
 import socket
 import time
 
-from tfvae.errors import TfvaeError
+from tfvae.errors import RunLockedError
 
 LOCK_FILE = ".lock"
 
 # abs logdir -> RunLock held by this process.
 _HELD = {}
-
-
-class RunLockedError(TfvaeError):
-  """Another live process holds the run directory."""
 
 
 def lock_path(logdir):

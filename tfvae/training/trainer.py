@@ -16,20 +16,20 @@ import tensorflow as tf
 
 from tfvae import __version__
 from tfvae import precision
+from tfvae.callbacks import tensorboard as tb
+from tfvae.callbacks import text as text_summaries
+from tfvae.callbacks import training as cb
 from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.export import layout
+from tfvae.models import execution
 from tfvae.models.factory import build_model
+from tfvae.runs import checkpoints
 from tfvae.runs import lock
 from tfvae.runs import paths
 from tfvae.runs import rundir
-from tfvae.training import callbacks as cb
-from tfvae.training import checkpoints
 from tfvae.training import distribute
-from tfvae.training import execution
 from tfvae.training import preflight
-from tfvae.training import tensorboard as tb
-from tfvae.training import text_summaries
 
 NUM_IMAGES_LOGGED = 8
 # Train steps per tf.function call for --steps_per_execution=0 (auto); measured
@@ -140,6 +140,8 @@ def prepare_run(config, data, policy, print_fn=print, started=None):
   Returns a `Run`; `run.callbacks` are the fit's callbacks (empty when the
   run already reached its last step).
   """
+  # Long: the steps of a run in the order that keeps the disk untouched until
+  # every input check passed; each step is one call.
   started = time.time() if started is None else started
   warning = preflight.check_data(config, data)
   if warning:

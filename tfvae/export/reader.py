@@ -18,12 +18,13 @@ import numpy as np
 
 from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
+from tfvae.export import schema
 from tfvae.runs import files
 from tfvae.runs import paths
 from tfvae.runs import versions
 
-SIGNATURES = ("encode", "decode", "reconstruct")
-EXPORT_METADATA_FILE = "tfvae_export.json"
+SIGNATURES = schema.READER_SIGNATURES
+EXPORT_METADATA_FILE = schema.METADATA_FILE
 # The question's summed squared error is a Gaussian NLL with variance 1/2.
 REFERENCE_L2_SIGMA = math.sqrt(0.5)
 
@@ -136,6 +137,7 @@ class SavedModelAdapter:
   def compute_terms(self, x, training=False):
     del training
     import tensorflow as tf
+    from tfvae.objectives import elbo
     from tfvae.objectives import kl as kl_lib
     z_mean, z_log_variance = self.encode(x)
     z = kl_lib.sample_latent(z_mean, z_log_variance,
@@ -143,6 +145,6 @@ class SavedModelAdapter:
     kl_per_dim = kl_lib.gaussian_kl(z_mean, z_log_variance)
     distortion = -self.log_likelihood(x, z)
     rate = tf.reduce_sum(kl_per_dim, axis=-1)
-    return {"loss": tf.reduce_mean(distortion + rate),
+    return {"loss": tf.reduce_mean(elbo.neg_elbo(distortion, rate)),
             "distortion": distortion, "rate": rate, "kl_per_dim": kl_per_dim,
             "z_mean": z_mean, "z_log_variance": z_log_variance}

@@ -2,52 +2,28 @@
 
 Bowman et al. 2016, "Generating Sentences from a Continuous Space": a text
 VAE is judged by its per-sentence NLL, the per-token perplexity over the real
-tokens (words and the end token, padding excluded; texar's),
-
-    perplexity = exp(sum_i -ELBO_i / sum_i T_i) = exp(-ELBO / T_bar),
-
-(an upper bound on the model's; `iwae_perplexity` uses the importance-weighted
-NLL instead, tighter), the KL, and by what the code carries: greedy
+tokens (`tfvae.metrics.text`), the KL, and by what the code carries: greedy
 reconstructions of held-out sentences, greedy sentences from prior samples and
 a homotopy (the greedy sentences along the line between two held-out
 sentences' posterior means, Bowman's section 5.2).
 
 `TextEvaluation` is the trainer's periodic evaluation
-(`tfvae.training.callbacks.PeriodicEvaluation`) plus these: the perplexity
+(`tfvae.callbacks.training.PeriodicEvaluation`) plus these: the perplexity
 beside the other validation scalars and the three TensorBoard text
 summaries `reconstructions`, `prior_samples` and `homotopy`.
 """
 
-import math
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from tfvae.training import callbacks as cb
+from tfvae.callbacks import training as cb
+from tfvae.metrics.text import perplexities
+from tfvae.metrics.text import tokens_per_sentence
 
 NUM_SENTENCES = 4
 HOMOTOPY_POINTS = 5
-
-
-def tokens_per_sentence(ids, pad_id):
-  """T_bar: the mean number of real tokens (ids != pad_id) per sentence."""
-  ids = np.asarray(ids)
-  return float(np.sum(ids != pad_id)) / max(1, ids.shape[0])
-
-
-def perplexities(result, mean_tokens):
-  """`perplexity` (from the -ELBO) and, when `result` has `iwae_nll`,
-  `iwae_perplexity`: exp(per-sentence NLL / tokens per sentence)."""
-  out = {"tokens_per_sentence": mean_tokens,
-         "perplexity": _exp(result["neg_elbo"] / mean_tokens)}
-  if result.get("iwae_nll") is not None:
-    out["iwae_perplexity"] = _exp(result["iwae_nll"] / mean_tokens)
-  return out
-
-
-def _exp(value):
-  return math.exp(value) if value < 700 else float("inf")
 
 
 def ids_to_text(ids, vocab, eos_id, pad_id, bos_id):

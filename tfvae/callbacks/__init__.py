@@ -16,10 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae.balancing import schedules
+from tfvae.callbacks import tensorboard as tb
+from tfvae.callbacks import training as training_callbacks
 from tfvae.errors import ConfigError
-from tfvae.training import callbacks as training_callbacks
-from tfvae.training import checkpoints
-from tfvae.training import tensorboard as tb
+from tfvae.runs import checkpoints
 
 NonFiniteGuard = training_callbacks.NonFiniteGuard
 NonFiniteLossError = training_callbacks.NonFiniteLossError

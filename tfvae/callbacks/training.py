@@ -11,16 +11,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvae.errors import TfvaeError
+from tfvae.callbacks import tensorboard as tb
+from tfvae.errors import NonFiniteLossError
 from tfvae.metrics import diagnostics
-from tfvae.metrics import seeds
 from tfvae.metrics import traversals
-from tfvae.training import checkpoints
-from tfvae.training import tensorboard as tb
-
-
-class NonFiniteLossError(TfvaeError):
-  """Training produced a NaN or infinite loss."""
+from tfvae.objectives import seeds
+from tfvae.runs import checkpoints
 
 
 def global_step(model):
