@@ -34,6 +34,24 @@ RECOMMEND_CAVEAT = (
     "decoder that fits better implies a smaller weight.")
 
 
+def _define_sentence_vae_flags(d):
+  """--from=sentence_vae's settings (timbmg/Sentence-VAE's names)."""
+  flags.DEFINE_string("anneal_function", None, "sentence_vae: Sentence-VAE's "
+                      "-af, logistic | linear (default logistic).", **d)
+  flags.DEFINE_float("k", None, "sentence_vae: the logistic annealing's "
+                     "slope -k (default 0.0025).", **d)
+  flags.DEFINE_float("x0", None, "sentence_vae: the annealing's -x0 "
+                     "(default 2500).", **d)
+  flags.DEFINE_float("step", None, "sentence_vae: the objective at this "
+                     "step (a constant weight; default: the annealed "
+                     "objective with tfvae's schedule flags).", **d)
+  flags.DEFINE_integer("max_sequence_length", None, "sentence_vae: "
+                       "--max_sequence_length, tokens per sentence (default "
+                       "60).", **d)
+  flags.DEFINE_integer("pad_idx", None, "sentence_vae: the padding id its "
+                       "NLL ignores (default 0).", **d)
+
+
 def define_flags(flag_values=FLAGS):
   """The program's flags (on `flag_values`)."""
   d = dict(flag_values=flag_values)
@@ -65,20 +83,7 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string("columns", None, "tvae: the table's tfvae column spec "
                       "(gaussian:4,categorical:3,...), carried into the "
                       "tfvae flags.", **d)
-  flags.DEFINE_string("anneal_function", None, "sentence_vae: Sentence-VAE's "
-                      "-af, logistic | linear (default logistic).", **d)
-  flags.DEFINE_float("k", None, "sentence_vae: the logistic annealing's "
-                     "slope -k (default 0.0025).", **d)
-  flags.DEFINE_float("x0", None, "sentence_vae: the annealing's -x0 "
-                     "(default 2500).", **d)
-  flags.DEFINE_float("step", None, "sentence_vae: the objective at this "
-                     "step (a constant weight; default: the annealed "
-                     "objective with tfvae's schedule flags).", **d)
-  flags.DEFINE_integer("max_sequence_length", None, "sentence_vae: "
-                       "--max_sequence_length, tokens per sentence (default "
-                       "60).", **d)
-  flags.DEFINE_integer("pad_idx", None, "sentence_vae: the padding id its "
-                       "NLL ignores (default 0).", **d)
+  _define_sentence_vae_flags(d)
   flags.DEFINE_string("rec_reduction", None, "question / tfvae: sum | mean "
                       "of the reconstruction over features.", **d)
   flags.DEFINE_string("kl_reduction", None, "question / tfvae: sum | mean of "
