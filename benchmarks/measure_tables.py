@@ -20,7 +20,9 @@ Tables (README sections):
 - headline: `default.flags` (the `make train` row);
 - presets: the ten objective presets ("Presets");
 - balancing: the seven balancing presets and `plain` (kl_linear.flags with
-  --kl_schedule=constant) ("Choosing a balancing method").
+  --kl_schedule=constant) ("Choosing a balancing method");
+- likelihoods: the likelihood families' presets on shapes_rgb and
+  mixed_table ("Presets").
 """
 
 import argparse

@@ -38,6 +38,30 @@ def test_every_preset_is_a_valid_config_with_a_comment(path):
   assert config["dataset"] in BUILTIN_DATASETS
 
 
+def test_presets_state_only_what_differs_from_the_defaults():
+  """The defaults have one home, the config: a preset line that restates
+  one would hide a change of the default from the preset's reader."""
+  from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+  defaults = ExperimentConfig().to_flat()
+  restated = []
+  for path in PRESETS:
+    with open(path) as f:
+      for line in f:
+        name, _, text = line.strip()[2:].partition("=")
+        if not line.startswith("--") or name not in defaults:
+          continue
+        default = defaults[name]
+        if isinstance(default, bool):
+          same = (text.lower() in ("true", "1")) == default
+        elif isinstance(default, (int, float)):
+          same = float(text) == float(default)
+        else:
+          same = text == str(default)
+        if same:
+          restated.append(f"{os.path.basename(path)}: {line.strip()}")
+  assert not restated, restated
+
+
 def test_question_mean_mean_preset_is_beta_norm_point_one(tmp_path):
   """The question's normalised 0.1 weight is reported as beta_norm 0.1."""
   logdir = str(tmp_path / "mm")
