@@ -19,10 +19,10 @@ from tfvae.balancing import schedules
 from tfvae.callbacks import tensorboard as tb
 from tfvae.callbacks import training as training_callbacks
 from tfvae.errors import ConfigError
+from tfvae.errors import NonFiniteLossError  # pylint: disable=unused-import
 from tfvae.runs import checkpoints
 
 NonFiniteGuard = training_callbacks.NonFiniteGuard
-NonFiniteLossError = training_callbacks.NonFiniteLossError
 
 
 class KLSchedule(schedules.KLScheduleCallback):

@@ -20,11 +20,8 @@ from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
 from tfvae.export import schema
 from tfvae.runs import files
-from tfvae.runs import paths
 from tfvae.runs import versions
 
-SIGNATURES = schema.READER_SIGNATURES
-EXPORT_METADATA_FILE = schema.METADATA_FILE
 # The question's summed squared error is a Gaussian NLL with variance 1/2.
 REFERENCE_L2_SIGMA = math.sqrt(0.5)
 
@@ -91,15 +88,16 @@ class SavedModelAdapter:
     assets = os.path.join(self.path, "assets")
     try:
       self.metadata = files.read_json(os.path.join(assets,
-                                                   EXPORT_METADATA_FILE))
+                                                   schema.METADATA_FILE))
       self.config = ExperimentConfig.from_dict(
-          files.read_json(os.path.join(assets, paths.CONFIG_FILE)))
+          files.read_json(os.path.join(assets, schema.CONFIG_FILE)))
     except (OSError, ValueError, TypeError) as e:
       raise ConfigError(f"saved_model {self.path}: not a tfvae export "
                         f"({type(e).__name__}: {e})",
                         params=("saved_model",)) from None
     self._loaded = tf.saved_model.load(self.path)
-    missing = [n for n in SIGNATURES if n not in self._loaded.signatures]
+    missing = [n for n in schema.READER_SIGNATURES
+               if n not in self._loaded.signatures]
     if missing:
       raise ConfigError(f"saved_model {self.path} lacks the signature(s) "
                         f"{', '.join(missing)}", params=("saved_model",))
