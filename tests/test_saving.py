@@ -15,6 +15,8 @@ import pytest
 import tensorflow as tf
 
 import tfvae
+from test_likelihood_families import FAMILIES
+from test_likelihood_families import family_batch
 
 J = 2
 L = tfvae.likelihoods
@@ -125,6 +127,47 @@ def test_every_likelihood_round_trips(name, tmp_path):
     assert np.all(sigma != 0.0)  # trained away from its initial value
     np.testing.assert_array_equal(loaded.likelihood.raw_log_sigma.numpy(),
                                   sigma)
+
+
+CATEGORICAL_EVENT = (5,)
+
+
+def categorical_batch(n=32, seed=0):
+  return np.random.RandomState(seed).randint(0, 4, size=(n, 5)).astype(
+      np.float32)
+
+
+OTHER_FAMILIES = dict(
+    FAMILIES, categorical=lambda: L.Categorical(num_classes=4))
+
+
+def test_every_registered_family_has_a_round_trip_test():
+  tested = {name.split("_learned")[0].split("_fixed")[0].split("_optimal")[0]
+            for name in LIKELIHOODS} | set(OTHER_FAMILIES)
+  assert set(L.names()) <= tested, set(L.names()) - tested
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_FAMILIES))
+def test_every_other_family_round_trips(name, tmp_path):
+  keras.utils.set_random_seed(0)
+  likelihood = OTHER_FAMILIES[name]()
+  if name == "categorical":
+    event_shape, x = CATEGORICAL_EVENT, categorical_batch()
+  else:
+    event_shape, x = family_batch(name, 32)
+  params_shape = likelihood.params_shape(event_shape)
+  encoder = keras.Sequential([keras.Input(event_shape),
+                              keras.layers.Flatten(),
+                              keras.layers.Dense(2 * J)])
+  decoder = keras.Sequential([keras.Input((J,)),
+                              keras.layers.Dense(int(np.prod(params_shape))),
+                              keras.layers.Reshape(params_shape)])
+  vae = tfvae.VAE(encoder, decoder, likelihood=likelihood, seed=5)
+  loaded = _round_trip(vae, x, tmp_path)
+  assert loaded.likelihood.get_config() == vae.likelihood.get_config()
+  if name == "columns":
+    np.testing.assert_array_equal(loaded.likelihood.raw_log_sigma.numpy(),
+                                  vae.likelihood.raw_log_sigma.numpy())
 
 
 @pytest.mark.parametrize("name", sorted(BALANCERS))
