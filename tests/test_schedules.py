@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfvae
 from tfvae.balancing import schedules
 from tfvae.errors import ConfigError
 
@@ -229,6 +230,21 @@ class _FakeModel:
     self.kl_weight = weight_variable
 
 
+def test_public_schedules_offer_the_math_and_the_callback():
+  """`tfvae.schedules` keeps every public schedule name of the math's module
+  and adds the callback, which lives with the other callbacks."""
+  from tfvae.callbacks import schedules as callback_schedules  # pylint: disable=import-outside-toplevel
+  assert tfvae.schedules is callback_schedules
+  public = [n for n in dir(schedules) if not n.startswith("_") and
+            n not in ("functools", "inspect", "math", "numbers", "tf", "Any",
+                      "Callable", "ConfigError")]
+  for name in public:
+    assert getattr(tfvae.schedules, name) is getattr(schedules, name), name
+  assert not hasattr(schedules, "KLScheduleCallback")
+  assert issubclass(tfvae.callbacks.KLSchedule,
+                    tfvae.schedules.KLScheduleCallback)
+
+
 @pytest.mark.parametrize("make_variable", [
     lambda: tf.Variable(0.0, trainable=False),
     lambda: keras.Variable(0.0, trainable=False),
@@ -236,7 +252,7 @@ class _FakeModel:
 def test_callback_assigns_schedule_at_optimizer_step(make_variable):
   schedule = schedules.make_schedule("linear", warmup_steps=100)
   model = _FakeModel(40, make_variable())
-  callback = schedules.KLScheduleCallback(schedule)
+  callback = tfvae.schedules.KLScheduleCallback(schedule)
   callback.set_model(model)
   callback.on_train_batch_begin(0)
   assert float(np.asarray(model.kl_weight)) == pytest.approx(0.4)
@@ -248,7 +264,7 @@ def test_callback_assigns_schedule_at_optimizer_step(make_variable):
 def test_callback_with_variable_getter():
   model = _FakeModel(3, None)
   model.beta = tf.Variable(0.0)
-  callback = schedules.KLScheduleCallback(
+  callback = tfvae.schedules.KLScheduleCallback(
       schedules.make_schedule("linear", warmup_steps=10),
       variable_getter=lambda m: m.beta)
   callback.set_model(model)
@@ -259,7 +275,7 @@ def test_callback_with_variable_getter():
 def test_callback_without_kl_weight_raises():
   model = _FakeModel(0, None)
   del model.kl_weight
-  callback = schedules.KLScheduleCallback(lambda step: 1.0)
+  callback = tfvae.schedules.KLScheduleCallback(lambda step: 1.0)
   callback.set_model(model)
   with pytest.raises(ConfigError):
     callback.on_train_batch_begin(0)
@@ -295,7 +311,7 @@ def test_callback_in_keras_fit_follows_optimizer_iterations():
   x = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
   y = x.sum(axis=1, keepdims=True)
   schedule = schedules.make_schedule("linear", warmup_steps=10)
-  callbacks = [schedules.KLScheduleCallback(schedule), _RecordWeight()]
+  callbacks = [tfvae.schedules.KLScheduleCallback(schedule), _RecordWeight()]
   model.fit(x, y, batch_size=8, epochs=1, callbacks=callbacks, verbose=0)
   np.testing.assert_allclose(model.seen_weights, [0.0, 0.1, 0.2, 0.3],
                              atol=1e-6)

@@ -22,8 +22,9 @@ Public names (imported on first use, so `import tfvae` stays cheap):
   DiscretizedLogistic, DiscretizedGaussian, Columns; a registry by name)
 - `balancers` (KLWeight/Constant, Linear, Sigmoid, Cyclical, FreeBits,
   Capacity, GECO, ControlVAE; a registry by name)
-- `schedules` (pure step -> weight functions), `callbacks` (KLSchedule,
-  TensorBoard, Checkpoint, NonFiniteGuard)
+- `schedules` (pure step -> weight functions, and `KLScheduleCallback` for
+  any Keras model), `callbacks` (KLSchedule, TensorBoard, Checkpoint,
+  NonFiniteGuard)
 - `objective` (the loss and the true terms as a function, for your own loop)
 - `evaluate` (exact diagnostics of a model on data), `evaluate_text` (the
   text papers' per-token numbers), `export_saved_model`
@@ -43,7 +44,7 @@ _LAZY = {
     "Weighting": ("tfvae.objectives.weighting", "Weighting"),
     "likelihoods": ("tfvae.likelihoods", None),
     "balancers": ("tfvae.balancing", None),
-    "schedules": ("tfvae.balancing.schedules", None),
+    "schedules": ("tfvae.callbacks.schedules", None),
     "callbacks": ("tfvae.callbacks", None),
     "networks": ("tfvae.networks", None),
     "conventions": ("tfvae.conventions", None),

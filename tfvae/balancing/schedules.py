@@ -32,19 +32,17 @@ Schedules, with w0 = `start` and w1 = `stop`:
   rec + gamma |KL - C(t)|. T = 0 gives C_max at once.
 
 `make_schedule(name, **kwargs)` checks the name and arguments once and returns
-`step -> weight`. `KLScheduleCallback` writes that weight into the model's
-non-trainable `kl_weight` variable before every training batch, reading the
-step from `optimizer.iterations`, so a resumed run continues the schedule
-exactly where the checkpoint left it.
+`step -> weight`. Applying one to a Keras model is a callback's job
+(`tfvae.callbacks.schedules.KLScheduleCallback`; the public `tfvae.schedules`
+offers both).
 """
 
 import functools
 import inspect
 import math
 import numbers
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
-import keras
 import tensorflow as tf
 
 from tfvae.errors import ConfigError
@@ -302,46 +300,3 @@ def make_schedule(name: str, **kwargs) -> Callable[[Any], tf.Tensor]:
   bound.apply_defaults()
   check_args(**{k: v for k, v in bound.arguments.items() if k != "step"})
   return functools.partial(schedule_fn, **kwargs)
-
-
-# ------------------------------------------------------------------ callback
-
-
-def _model_kl_weight(model):
-  if not hasattr(model, "kl_weight"):
-    raise ConfigError(
-        f"{type(model).__name__} has no kl_weight variable to schedule.")
-  return model.kl_weight
-
-
-class KLScheduleCallback(keras.callbacks.Callback):
-  """Sets the model's KL weight from the schedule before every train batch.
-
-  The step is `model.optimizer.iterations` (optimiser updates done so far), so
-  the first batch sees step 0 and a run restored from a checkpoint continues
-  the schedule. With `steps_per_execution > 1` Keras calls the hook once per
-  execution, so the weight is updated every `steps_per_execution` steps.
-  """
-
-  def __init__(self,
-               schedule_fn: Callable[[Any], Any],
-               variable_getter: Optional[Callable[[Any], Any]] = None):
-    """Initialises the callback.
-
-    Args:
-      schedule_fn: `step -> weight`, e.g. from `make_schedule`.
-      variable_getter: `model -> variable` to assign (a `tf.Variable` or
-        `keras.Variable`); defaults to `model.kl_weight`.
-    """
-    super().__init__()
-    self.schedule_fn = schedule_fn
-    self.variable_getter = variable_getter or _model_kl_weight
-
-  def on_train_batch_begin(self, batch, logs=None):
-    optimizer = getattr(self.model, "optimizer", None)
-    if optimizer is None:
-      raise ConfigError("KLScheduleCallback needs a compiled model with an "
-                        "optimizer.")
-    variable = self.variable_getter(self.model)
-    weight = self.schedule_fn(tf.convert_to_tensor(optimizer.iterations))
-    variable.assign(tf.cast(weight, variable.dtype))

@@ -1,7 +1,8 @@
 """Keras callbacks for any tfvae model: schedules, TensorBoard, checkpoints, evaluation.
 
     vae.fit(x, epochs=20, callbacks=[
-        tfvae.callbacks.KLSchedule(tfvae.schedules.linear_warmup(10_000)),
+        tfvae.callbacks.KLSchedule(
+            tfvae.schedules.make_schedule("linear", warmup_steps=10_000)),
         tfvae.callbacks.TensorBoard("runs/mine", validation_data=x_val),
         tfvae.callbacks.Checkpoint("runs/mine/checkpoints", every=1000)])
 
@@ -15,8 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvae.balancing import schedules
 from tfvae.callbacks import tensorboard as tb
+from tfvae.callbacks.schedules import KLScheduleCallback
 from tfvae.callbacks import training as training_callbacks
 from tfvae.errors import ConfigError
 from tfvae.errors import NonFiniteLossError  # pylint: disable=unused-import
@@ -25,7 +26,7 @@ from tfvae.runs import checkpoints
 NonFiniteGuard = training_callbacks.NonFiniteGuard
 
 
-class KLSchedule(schedules.KLScheduleCallback):
+class KLSchedule(KLScheduleCallback):
   """A KL weight schedule `step -> weight` as a Keras callback.
 
   On a tfvae `VAE` the schedule is installed in the model and evaluated inside
@@ -36,8 +37,8 @@ class KLSchedule(schedules.KLScheduleCallback):
   which with `steps_per_execution > 1` updates once per execution.
 
   Args:
-    schedule: `step -> weight`, e.g. `schedules.make_schedule("linear",
-      warmup_steps=10_000)` or any traceable function of the step.
+    schedule: `step -> weight`, e.g. `tfvae.schedules.make_schedule(
+      "linear", warmup_steps=10_000)` or any traceable function of the step.
   """
 
   def __init__(self, schedule, variable_getter=None):

@@ -1,7 +1,10 @@
-"""TensorBoard output: writers, images, and truncation of events on resume.
+"""TensorBoard output: writers, every summary tfvae writes, truncation on resume.
 
 `tensorboard --logdir runs/` shows each run with `train` (per-step batch values)
-and `validation` (exact data-set averages at every evaluation) sub-runs.
+and `validation` (exact data-set averages at every evaluation) sub-runs; an
+evaluation (`tfvae.evaluation`) writes its own page with the same writers.
+The `write_*` functions write to the default summary writer (inside
+`writer.as_default(step=...)`); `step=None` takes the writer's step.
 """
 
 import glob
@@ -10,12 +13,25 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfvae.metrics import traversals
 from tfvae.runs import files
+
+RECONSTRUCTIONS = "inputs_top_reconstructions_bottom"
 
 
 def make_writers(logdir):
-  return {name: tf.summary.create_file_writer(os.path.join(logdir, name))
+  return {name: file_writer(os.path.join(logdir, name))
           for name in ("train", "validation")}
+
+
+def file_writer(directory):
+  """A summary writer of event files in `directory`."""
+  return tf.summary.create_file_writer(directory)
+
+
+def noop_writer():
+  """A writer that writes nothing (a run that logged this step already)."""
+  return tf.summary.create_noop_writer()
 
 
 def is_image_shape(event_shape):
@@ -36,9 +52,60 @@ def image_grid(images, columns):
 
 
 def write_text(writer, name, text, step=0):
+  """`text` as a preformatted block under `name`, flushed."""
   with writer.as_default():
     tf.summary.text(name, f"```\n{text}\n```", step=step)
   writer.flush()
+
+
+def write_scalars(values, step=None):
+  """One scalar per `{tag: value}` item."""
+  for name, value in values.items():
+    tf.summary.scalar(name, value, step=step)
+
+
+def write_kl_per_dim(kl_per_dim, step=None):
+  """Each latent dimension's KL as the scalar `kl_per_dim/<jj>`."""
+  for j, value in enumerate(kl_per_dim):
+    tf.summary.scalar(f"kl_per_dim/{j:02d}", value, step=step)
+
+
+def write_histograms(values, step=None):
+  """One histogram per `{tag: values}` item."""
+  for name, value in values.items():
+    tf.summary.histogram(name, value, step=step)
+
+
+def write_reconstructions(model, images, step=None):
+  """The images (top row) above the model's reconstructions (bottom row)."""
+  recon = model.reconstruct(tf.convert_to_tensor(images)).numpy()
+  pairs = np.concatenate([images, recon], axis=0)
+  tf.summary.image(RECONSTRUCTIONS, image_grid(pairs, len(images)),
+                   step=step)
+
+
+def write_image_row(name, images, step=None):
+  """The images side by side as one image `name`."""
+  tf.summary.image(name, image_grid(images, len(images)), step=step)
+
+
+def write_traversals(model, images, kl_per_dim, step,
+                     num_inputs=traversals.NUM_TRAVERSAL_INPUTS,
+                     name="latent_traversals"):
+  """The latent traversals (`tfvae.metrics.traversals`) of the first
+  `num_inputs` images, one image per input; returns the dimensions shown."""
+  if kl_per_dim is None:
+    kl_per_dim = np.zeros(model.latent_dim)
+  grids, dims = traversals.model_traversals(
+      model, np.asarray(images)[:num_inputs], kl_per_dim)
+  limit = traversals.TRAVERSAL_LIMIT
+  description = (
+      f"Rows: latent dimensions {', '.join(map(str, dims))} (sorted by KL, "
+      f"largest first); columns: z_j from -{limit:g} to {limit:g}, other "
+      "coordinates at the input's posterior mean.")
+  tf.summary.image(name, grids, step=step, max_outputs=len(grids),
+                   description=description)
+  return dims
 
 
 def truncate_events(logdir, max_step):

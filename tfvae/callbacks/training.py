@@ -14,7 +14,6 @@ import tensorflow as tf
 from tfvae.callbacks import tensorboard as tb
 from tfvae.errors import NonFiniteLossError
 from tfvae.metrics import diagnostics
-from tfvae.metrics import traversals
 from tfvae.objectives import seeds
 from tfvae.runs import checkpoints
 
@@ -218,6 +217,12 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
       self.save(step)
 
 
+# The validation scalars of every evaluation during training.
+SCALAR_KEYS = ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",
+               "active_units", "mutual_information", "index_code_mi",
+               "total_correlation", "dimwise_kl")
+
+
 class PeriodicEvaluation(keras.callbacks.Callback):
   """Exact validation diagnostics, histograms and images at each epoch end.
 
@@ -264,15 +269,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     self.last_result = result
     self.last_step = step
     with self.writer.as_default(step=step):
-      for name in ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",
-                   "active_units", "mutual_information", "index_code_mi",
-                   "total_correlation", "dimwise_kl"):
-        tf.summary.scalar(name, result[name])
-      for j, value in enumerate(result["kl_per_dim"]):
-        tf.summary.scalar(f"kl_per_dim/{j:02d}", value)
-      tf.summary.histogram("z_mean", z_means)
-      tf.summary.histogram("z_log_variance", z_log_vars)
-      tf.summary.histogram("kl_per_dim", np.asarray(result["kl_per_dim"]))
+      tb.write_scalars({name: result[name] for name in SCALAR_KEYS})
+      tb.write_kl_per_dim(result["kl_per_dim"])
+      tb.write_histograms({"z_mean": z_means, "z_log_variance": z_log_vars,
+                           "kl_per_dim": np.asarray(result["kl_per_dim"])})
     images_due = (self.image_every == 0 or
                   step - self._last_image_step >= self.image_every)
     if self.images is not None and images_due:
@@ -281,19 +281,14 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     return result
 
   def write_images(self, model, step):
-    x = tf.convert_to_tensor(self.images)
-    recon = model.reconstruct(x).numpy()
-    n = x.shape[0]
-    pairs = np.concatenate([self.images, recon], axis=0)
+    n = len(self.images)
     z = tf.random.stateless_normal((n, model.latent_dim),
                                    seed=[self.seed, 1])
-    samples = model.decode_mean(z).numpy()
     with self.writer.as_default(step=step):
-      tf.summary.image("inputs_top_reconstructions_bottom",
-                       tb.image_grid(pairs, n), step=step)
-      tf.summary.image("prior_samples", tb.image_grid(samples, n), step=step)
+      tb.write_reconstructions(model, self.images, step)
+      tb.write_image_row("prior_samples", model.decode_mean(z).numpy(), step)
       kl = self.last_result["kl_per_dim"] if self.last_result else None
-      traversals.write_traversals(model, self.images, kl, step)
+      tb.write_traversals(model, self.images, kl, step)
     self._last_image_step = step
 
   def on_epoch_end(self, epoch, logs=None):

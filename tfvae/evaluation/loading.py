@@ -7,9 +7,8 @@ import dataclasses
 import os
 
 from tfvae.config import ExperimentConfig
-from tfvae.errors import ConfigError, DataError
+from tfvae.errors import CheckpointError, ConfigError, DataError
 from tfvae.evaluation.options import FACTOR_DATASETS, SPLITS
-from tfvae.runs import checkpoint_files
 from tfvae.runs import paths
 from tfvae.runs import rundir
 
@@ -40,31 +39,25 @@ def read_run_config(logdir):
 
 
 def load_run(logdir, image_shape):
-  """Builds the run's model for images of `image_shape` and restores it.
+  """Rebuilds the run's model for images of `image_shape` and restores its
+  latest checkpoint (`tfvae.runs.restore`).
 
   The model is compiled with an optimizer (some objectives, e.g. capacity,
   read the global step) whose step is set to the checkpoint's.
   """
-  import keras
-  from tfvae.models.factory import build_model_for_run
-  from tfvae.runs import checkpoints
+  from tfvae.runs import restore
 
   config = read_run_config(logdir)
-  # Older runs' data.json lack the size: the shape is enough for them.
+  # A data.json without the size (or none): the shape is enough.
   spec = dict(rundir.read_data_spec(logdir) or {})
   spec["image_shape"] = list(image_shape)
-  model = build_model_for_run(config, spec)
-  model.compile(optimizer=keras.optimizers.Adam(
-      config.training.learning_rate))
   try:
-    path = checkpoints.restore_model(model, logdir)
-  except checkpoints.CheckpointError as e:
-    raise checkpoints.CheckpointError(
+    restored = restore.restore_run_model(config, spec, logdir, optimizer=True)
+  except CheckpointError as e:
+    raise CheckpointError(
         f"{e} (images of shape {tuple(image_shape)} given)") from None
-  step = checkpoint_files.step_of(path)
-  model.optimizer.iterations.assign(step)
-  return LoadedRun(logdir=logdir, config=config, model=model, checkpoint=path,
-                   step=step)
+  return LoadedRun(logdir=logdir, config=config, model=restored.model,
+                   checkpoint=restored.checkpoint, step=restored.step)
 
 
 def evaluation_config(run_config, dataset=None):

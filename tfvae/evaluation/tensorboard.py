@@ -1,4 +1,9 @@
-"""An evaluation's TensorBoard summaries: scalars, table, images, traversals."""
+"""An evaluation's TensorBoard page: scalars, table, images, traversals.
+
+What the page shows is decided here; the summaries are written by
+`tfvae.callbacks.tensorboard`, the one home of TensorBoard writing (the
+training's validation summaries use the same writers).
+"""
 
 # pylint: disable=import-outside-toplevel
 
@@ -14,29 +19,23 @@ NUM_PREVIEW_IMAGES = 8
 
 
 def write_tensorboard(directory, result, model, preview, step):
-  """Scalars, per-dimension KL, the table, reconstructions and traversals."""
-  import tensorflow as tf
-  from tfvae.metrics import traversals
+  """Scalars, per-dimension KL, the table, reconstructions and traversals,
+  written with `tfvae.callbacks.tensorboard`'s writers."""
   from tfvae.callbacks import tensorboard as tb
 
-  writer = tf.summary.create_file_writer(directory)
+  writer = tb.file_writer(directory)
   with writer.as_default(step=step):
-    for key in SCALAR_KEYS:
-      if result.get(key) is not None:
-        tf.summary.scalar(key, float(result[key]))
-    tf.summary.scalar("num_collapsed_dims", len(result["collapsed_dims"]))
-    for j, value in enumerate(result["kl_per_dim"]):
-      tf.summary.scalar(f"kl_per_dim/{j:02d}", value)
-    for short, _ in HEADLINE_METRICS:
-      if result.get(short) is not None:
-        tf.summary.scalar(f"disentanglement/{short}", result[short])
-    tf.summary.text("evaluation", "```\n" + format_table(result) + "\n```")
+    tb.write_scalars({key: float(result[key]) for key in SCALAR_KEYS
+                      if result.get(key) is not None})
+    tb.write_scalars({"num_collapsed_dims": len(result["collapsed_dims"])})
+    tb.write_kl_per_dim(result["kl_per_dim"])
+    tb.write_scalars({f"disentanglement/{short}": result[short]
+                      for short, _ in HEADLINE_METRICS
+                      if result.get(short) is not None})
+    tb.write_text(writer, "evaluation", format_table(result), step)
     if tb.is_image_shape(preview.shape[1:]):
-      recon = model.reconstruct(tf.convert_to_tensor(preview)).numpy()
-      pairs = np.concatenate([preview, recon], axis=0)
-      tf.summary.image("inputs_top_reconstructions_bottom",
-                       tb.image_grid(pairs, len(preview)))
-      traversals.write_traversals(model, preview, result["kl_per_dim"], step)
+      tb.write_reconstructions(model, preview)
+      tb.write_traversals(model, preview, result["kl_per_dim"], step)
   writer.close()
 
 

@@ -27,13 +27,12 @@ def load_run(checkpoint):
 
 
 def export_checkpoint(config, spec, prefix, export_dir):
-  """Rebuilds the run's model, restores `prefix`, exports it; returns the path
-  of the new version."""
+  """Rebuilds the run's model, restores `prefix` (`tfvae.runs.restore`),
+  exports it; returns the path of the new version."""
   from tfvae.export import saved_model
-  from tfvae.models.factory import build_model_for_run
   from tfvae.runs import checkpoints
-  model = build_model_for_run(config, spec)
-  checkpoints.restore_model(model, prefix)
+  from tfvae.runs import restore
+  model = restore.restore_run_model(config, spec, prefix).model
   return saved_model.export(model, config, export_dir,
                             uint8_scale=spec["uint8_scale"],
                             step=checkpoints.checkpoint_step(prefix))

@@ -10,7 +10,8 @@ last. This is the visual check of Higgins et al. (2017, beta-VAE, Fig. 1 and 7).
 
 Layout of one traversal image: one row per latent dimension (in KL order), one
 column per value t. Small images (e.g. the 8x8 digits) are enlarged by pixel
-repetition so TensorBoard shows them at a readable size.
+repetition so TensorBoard shows them at a readable size. TensorBoard writing
+is `tfvae.callbacks.tensorboard.write_traversals`.
 """
 
 import numpy as np
@@ -106,20 +107,3 @@ def model_traversals(model, images, kl_per_dim, **kwargs):
   z_mean, _ = model.encode(tf.convert_to_tensor(images, tf.float32))
   return latent_traversals(model.decode_mean, z_mean.numpy(), kl_per_dim,
                            **kwargs)
-
-
-def write_traversals(model, images, kl_per_dim, step,
-                     num_inputs=NUM_TRAVERSAL_INPUTS, name="latent_traversals"):
-  """Writes the traversals of the first `num_inputs` images to the default
-  summary writer (one image per input)."""
-  if kl_per_dim is None:
-    kl_per_dim = np.zeros(model.latent_dim)
-  grids, dims = model_traversals(model, np.asarray(images)[:num_inputs],
-                                 kl_per_dim)
-  description = (
-      f"Rows: latent dimensions {', '.join(map(str, dims))} (sorted by KL, "
-      f"largest first); columns: z_j from -{TRAVERSAL_LIMIT:g} to "
-      f"{TRAVERSAL_LIMIT:g}, other coordinates at the input's posterior mean.")
-  tf.summary.image(name, grids, step=step, max_outputs=len(grids),
-                   description=description)
-  return dims

@@ -6,25 +6,29 @@ Rules (nothing is lost without an explicit setting):
 - a logdir holding a run of *another* config is refused unless `overwrite`;
 - `resume="false"` on a non-empty logdir is refused unless `overwrite`.
 
-The file names are in `tfvae.runs.paths`.
+The file names are in `tfvae.runs.paths`. Reading the files needs no
+TensorFlow (the weighting translator reads runs); turning a config dict into
+an `ExperimentConfig` imports it, at the call.
 """
+
+# pylint: disable=import-outside-toplevel
 
 import os
 import shutil
 
-from tfvae.config import ExperimentConfig
 from tfvae.errors import ConfigError
 from tfvae.runs import files
 from tfvae.runs import paths
 
 
 def read_config_dict(logdir):
-  """The run's config.json as saved (nested, or flat from tfvae 0.1)."""
+  """The run's config.json as saved (nested, or flat)."""
   return files.read_json_or_fail(paths.config_path(logdir), "the run's config")
 
 
 def read_config(logdir):
   """The run's `ExperimentConfig` (not validated)."""
+  from tfvae.config import ExperimentConfig
   values = read_config_dict(logdir)
   try:
     return ExperimentConfig.from_dict(values)
@@ -35,6 +39,7 @@ def read_config(logdir):
 
 def read_flat_config(logdir):
   """{setting: value} of the run's config, or None when it is unreadable."""
+  from tfvae.config import ExperimentConfig
   values = files.read_json_or_none(paths.config_path(logdir))
   if not isinstance(values, dict):
     return None
@@ -62,6 +67,7 @@ def differing_keys(saved, config):
   are interchangeable (`SAME_CHECKPOINT_PRECISIONS`): a float32 run may
   continue in bfloat16 and back.
   """
+  from tfvae.config import ExperimentConfig
   try:
     saved = ExperimentConfig.from_dict(saved).to_flat()
   except (TypeError, ConfigError):
@@ -166,9 +172,13 @@ def write_data_spec(logdir, spec):
   files.write_json(paths.data_spec_path(logdir), spec)
 
 
-def read_final_metrics(logdir):
-  """The run's final_metrics.json, or None when missing or unreadable."""
-  return files.read_json_or_none(paths.final_metrics_path(logdir))
+def read_final_metrics(logdir, strict=False):
+  """The run's final_metrics.json, or None when missing (or unreadable,
+  unless `strict`: then ConfigError)."""
+  path = paths.final_metrics_path(logdir)
+  if strict and os.path.exists(path):
+    return files.read_json_or_fail(path, "the run's final metrics")
+  return files.read_json_or_none(path)
 
 
 def write_final_metrics(logdir, final):

@@ -192,7 +192,7 @@ def prepare_run(config, data, policy, print_fn=print, started=None):
     print_fn(f"{logdir} already reached step {steps}; evaluating only")
     # Its events are logged already: a second point at this step would
     # duplicate it in TensorBoard.
-    evaluation.writer = tf.summary.create_noop_writer()
+    evaluation.writer = tb.noop_writer()
   return Run(config=config, data=data, policy=policy, started=started,
              strategy=strategy, steps=steps, start_step=start_step,
              model=model, manager=manager, spec=spec, writers=writers,
