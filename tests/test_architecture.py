@@ -189,3 +189,21 @@ def test_long_functions_and_modules_say_why():
             l.strip().startswith("# Long: ") for l in body):
           unexplained.append(f"{module}.{node.name}: {length} lines")
   assert not unexplained, unexplained
+
+
+# Modules that write TensorBoard summaries of their own, outside the home.
+SUMMARY_WRITERS_ELSEWHERE = {"tfvae.analysis.sweep_report"}
+
+
+def test_tensorboard_writing_has_one_home():
+  """Summaries (`tf.summary.*`) are written in `tfvae.callbacks` only; the
+  evaluation's page calls its writers."""
+  outside = []
+  for module, path in modules().items():
+    if package_of(module) == "callbacks" or module in SUMMARY_WRITERS_ELSEWHERE:
+      continue
+    with open(path) as f:
+      for number, line in enumerate(f, 1):
+        if "tf.summary." in line and not line.lstrip().startswith("#"):
+          outside.append(f"{os.path.relpath(path, ROOT)}:{number}")
+  assert not outside, outside

@@ -23,6 +23,7 @@ from tfvae.data import datasets
 from tfvae.export import layout
 from tfvae.export import saved_model
 from tfvae.export import signatures as export_signatures
+from tfvae.runs import versions
 from tfvae.training import trainer
 
 VARIANTS = {
@@ -337,7 +338,7 @@ def test_export_under_existing_version_makes_next_and_keeps_old(tmp_path,
   assert _tree(first) == before
   os.makedirs(os.path.join(base, "7"))  # A foreign version number.
   assert os.path.basename(saved_model.export(model, config, base)) == "8"
-  assert layout.existing_versions(base) == [1, 2, 7, 8]
+  assert versions.existing_versions(base) == [1, 2, 7, 8]
   assert sorted(os.listdir(base)) == ["1", "2", "7", "8"]
 
 
@@ -387,7 +388,7 @@ def test_sigkill_during_export_leaves_no_visible_version(tmp_path,
                         capture_output=True, text=True, timeout=300, cwd=ROOT)
   assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
   leftovers = os.listdir(base)
-  assert layout.existing_versions(base) == []
+  assert versions.existing_versions(base) == []
   assert len(leftovers) == 1 and leftovers[0].startswith(layout.TMP_PREFIX)
   assert os.path.exists(os.path.join(base, leftovers[0], "saved_model.pb"))
   # The next export cleans up the dead exporter's directory.

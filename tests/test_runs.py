@@ -109,3 +109,62 @@ def test_prepare_writes_the_nested_config(tmp_path):
   other = config.replace_flat(latent_dim=4)
   with pytest.raises(ConfigError, match=r"differs in: latent_dim"):
     rundir.check(other)
+
+
+def test_the_run_directory_readers_need_no_tensorflow():
+  """The weighting translator reads runs through `tfvae.runs.rundir`."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from conftest import ROOT  # pylint: disable=import-outside-toplevel
+  code = ("import sys; import tfvae.runs.rundir, tfvae.runs.restore; "
+          "print('tensorflow' in sys.modules)")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip() == "False"
+
+
+def test_final_metrics_reader_strict_and_tolerant(tmp_path):
+  logdir = str(tmp_path)
+  assert rundir.read_final_metrics(logdir, strict=True) is None
+  with open(paths.final_metrics_path(logdir), "w") as f:
+    f.write("{cut short")
+  assert rundir.read_final_metrics(logdir) is None
+  with pytest.raises(ConfigError, match="cannot read the run's final metrics"):
+    rundir.read_final_metrics(logdir, strict=True)
+
+
+def test_restore_run_model_rebuilds_and_restores_a_checkpoint(tmp_path):
+  """The model comes back with the saved weights and step; a checkpoint of
+  another architecture is one CheckpointError."""
+  # pylint: disable=import-outside-toplevel
+  import keras
+  import numpy as np
+  from tfvae.errors import CheckpointError
+  from tfvae.models.factory import build_model_for_run
+  from tfvae.runs import checkpoints as tf_checkpoints
+  from tfvae.runs import restore
+  config = ExperimentConfig.from_flat(dict(
+      dataset="digits", latent_dim=3, hidden_units=16, seed=4)).validate()
+  spec = {"image_shape": [8, 8, 1], "support": "unit", "num_train": 100}
+  keras.utils.set_random_seed(4)
+  model = build_model_for_run(config, spec)
+  model.compile(optimizer=keras.optimizers.Adam(1e-3))
+  tf_checkpoints.build_optimizer(model)
+  model.optimizer.iterations.assign(7)
+  directory = str(tmp_path / "checkpoints")
+  manager = tf_checkpoints.make_manager(model, directory, 1)
+  manager.save(checkpoint_number=7)
+  keras.utils.set_random_seed(5)  # Other initial weights before the restore.
+  restored = restore.restore_run_model(config, spec, directory,
+                                       optimizer=True)
+  assert restored.step == 7 and restored.checkpoint.endswith("ckpt-7")
+  assert int(restored.model.optimizer.iterations.numpy()) == 7
+  for saved, back in zip(model.weights, restored.model.weights):
+    np.testing.assert_array_equal(saved.numpy(), back.numpy())
+  plain = restore.restore_run_model(config, spec, restored.checkpoint)
+  assert getattr(plain.model, "optimizer", None) is None and plain.step == 7
+  wider = config.replace_flat(hidden_units=8).validate()
+  with pytest.raises(CheckpointError, match="does not fit this model"):
+    restore.restore_run_model(wider, spec, directory)

@@ -11,8 +11,8 @@
 
 Every field name is unique across the sections, so the flat form (`from_flat`,
 `to_flat`: {field: value}) names each setting as the command line's flag of
-the same name does, and old flat `config.json` files stay readable
-(`from_dict` accepts both forms). `validate()` checks every value and every
+the same name does, and a flat `config.json` reads as well as a nested
+one (`from_dict` accepts both forms). `validate()` checks every value and every
 combination before any TensorFlow work starts; it never looks at the file
 system (the data loader and `tfvae.runs` do). No TensorFlow import here.
 """
@@ -100,7 +100,7 @@ class ExperimentConfig:
 
   @classmethod
   def from_dict(cls, values: dict) -> "ExperimentConfig":
-    """The config of a nested dict, or of an old flat `config.json`."""
+    """The config of a nested dict, or of a flat {field: value} one."""
     names = {name for name, _ in cls.sections()}
     nested = bool(values) and all(
         key in names and isinstance(value, dict)

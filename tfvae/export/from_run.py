@@ -17,7 +17,7 @@ def load_run(checkpoint):
   config = rundir.read_config(logdir)
   spec = rundir.read_data_spec(logdir)
   if spec is None:
-    # A run from before data.json: the data set itself gives shape and scale.
+    # A run without data.json: the data set itself gives shape and scale.
     from tfvae.data import datasets
     config.validate()
     spec = rundir.data_spec(datasets.load_data(config))

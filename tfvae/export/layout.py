@@ -17,8 +17,6 @@ import secrets
 import shutil
 
 from tfvae.errors import ExportError
-# Version lookup lives in tfvae.runs.versions; re-exported for callers here.
-from tfvae.runs.versions import existing_versions  # pylint: disable=unused-import
 from tfvae.runs.versions import next_version
 
 TMP_PREFIX = ".tmp-export-"

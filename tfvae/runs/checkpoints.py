@@ -5,8 +5,8 @@ The model's non-trainable variables hold the KL weight and all controller state
 `tf.train.Checkpoint(model=..., optimizer=...)` saves and restores all of it,
 plus `last_batch`: the logged values of the last training batch (the KL
 weight, beta, sigma a finished run reports), which Keras does not track as
-checkpoint dependencies of the model (they sit in a dict). Checkpoints written
-before `last_batch` was saved still restore (without those values).
+checkpoint dependencies of the model (they sit in a dict). A checkpoint
+without `last_batch` restores too (without those values).
 The data pipeline position is the global step itself: the training pipeline is
 a deterministic function of the seed, and a resumed run skips the batches it
 already consumed. Posterior noise during training is a pure function of
@@ -100,7 +100,7 @@ def restore(manager, path=None):
     status = manager.checkpoint.restore(path)
     if _has_last_batch(manager.checkpoint, path):
       status.assert_existing_objects_matched()
-    else:  # An older checkpoint: everything but `last_batch` must match.
+    else:  # No `last_batch` saved: everything else must match.
       status.expect_partial()
       tf.train.Checkpoint(
           model=manager.checkpoint.model,

@@ -62,8 +62,8 @@ def _checkpoint_kind(policy):
 def differing_keys(saved, config):
   """Training settings that differ between a saved config dict and `config`.
 
-  `saved` may be nested or flat; settings it lacks (a run of an older tfvae)
-  count as their defaults. Precisions count as equal when their checkpoints
+  `saved` may be nested or flat; settings it lacks count as their
+  defaults. Precisions count as equal when their checkpoints
   are interchangeable (`SAME_CHECKPOINT_PRECISIONS`): a float32 run may
   continue in bfloat16 and back.
   """
