@@ -1,10 +1,11 @@
-"""TensorBoard output: writers, every summary tfvae writes, truncation on resume.
+"""TensorBoard output: writers, training and evaluation summaries, truncation.
 
 `tensorboard --logdir runs/` shows each run with `train` (per-step batch values)
 and `validation` (exact data-set averages at every evaluation) sub-runs; an
 evaluation (`tfvae.evaluation`) writes its own page with the same writers.
-The `write_*` functions write to the default summary writer (inside
-`writer.as_default(step=...)`); `step=None` takes the writer's step.
+The `write_*` functions other than `write_text` write to the default summary
+writer (inside `writer.as_default(step=...)`); `step=None` takes its step.
+The sentence VAE's text summaries are `tfvae.callbacks.text`'s.
 """
 
 import glob
