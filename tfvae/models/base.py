@@ -20,6 +20,7 @@ import tensorflow as tf
 from tfvae import precision
 from tfvae.models import execution
 from tfvae.models import inputs
+from tfvae.models import saving
 from tfvae.models import step_log as step_log_lib
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
@@ -40,7 +41,7 @@ check_type = inputs.check_type
 images_from_batch = inputs.examples
 
 
-class BaseVAE(keras.Model):
+class BaseVAE(saving.KerasSaving, keras.Model):
   """Encoder, reparameterised sample, decoder and the logging machinery.
 
   Args:
@@ -92,74 +93,6 @@ class BaseVAE(keras.Model):
     self._auto_steps_used = None
     self._in_fit = False
 
-  # ------------------------------------------------------- serialisation
-
-  # Constructor arguments that `get_config` stores as Keras objects.
-  SERIALIZED_OBJECTS = ("encoder", "decoder")
-
-  def get_config(self):
-    """The constructor's arguments, for `model.save("x.keras")`: the
-    networks as Keras configs, the seed and the base Layer's fields."""
-    config = super().get_config()
-    config.update(
-        encoder=keras.saving.serialize_keras_object(self.encoder),
-        decoder=keras.saving.serialize_keras_object(self.decoder),
-        seed=self.seed)
-    return config
-
-  @classmethod
-  def from_config(cls, config, custom_objects=None):
-    config = dict(config)
-    for key in cls.SERIALIZED_OBJECTS:
-      if isinstance(config.get(key), dict):
-        config[key] = keras.saving.deserialize_keras_object(
-            config[key], custom_objects=custom_objects)
-    return cls(**config)
-
-  def get_build_config(self):
-    """The input shape `build` fixed, so a loaded model is built (and its
-    variables exist) before Keras restores their values."""
-    if self.event_shape is None:
-      return None
-    return {"input_shape": [None] + list(self.event_shape)}
-
-  def build_from_config(self, config):
-    if config and config.get("input_shape") is not None:
-      self.build(tuple(config["input_shape"]))
-
-  def compile_from_config(self, config):
-    """Compiles a loaded model as it was saved (Keras skips `compile` for a
-    model that overrides it), then creates the optimiser's variables so
-    that the saved ones (the step count included) are restored into them."""
-    config = keras.saving.deserialize_keras_object(config)
-    self.compile(**config)
-    if self.built and not self.optimizer.built:
-      # As the training step builds it: the balancer's own networks have
-      # their own optimiser.
-      own = {id(v) for v in self.own_trainable_variables()}
-      self.optimizer.build([v for v in self.trainable_variables
-                            if id(v) not in own])
-
-  def get_compile_config(self):
-    """Keras' compile config; tfvae's automatic steps per call saved as
-    "auto", so a loaded model chooses them again."""
-    config = super().get_compile_config()
-    if config is not None and self._auto_steps is not None:
-      config["steps_per_execution"] = "auto"
-    return config
-
-  def load_own_variables(self, store):
-    """Keras' loading; a file saved when the per-step log was a model weight
-    holds two more values at its end (that log): they are skipped."""
-    count = len(store.keys())
-    if count >= 2:
-      step, values = store[str(count - 2)], store[str(count - 1)]
-      if (np.ndim(step) == 1 and np.ndim(values) == 2 and
-          np.shape(values) == (np.shape(step)[0], len(self.scalar_names)) and
-          np.asarray(step).dtype.kind == "i"):
-        store = {str(i): store[str(i)] for i in range(count - 2)}
-    super().load_own_variables(store)
-
   @property
   def image_shape(self):
     """The event shape, under the name image exports use."""
@@ -181,40 +114,14 @@ class BaseVAE(keras.Model):
                        f"least one feature axis, got {tuple(input_shape)}")
     self.event_shape = tuple(int(d) for d in event_shape)
     self.num_features = int(np.prod(self.event_shape))
-    x = keras.KerasTensor((None,) + self.event_shape, "float32")
-    shape_text = ", ".join(map(str, self.event_shape))
-    encoded = inputs.output_spec(self.encoder, x, "encoder",
-                                 f"x of shape [batch, {shape_text}]")
-    width = inputs.latent_width(self.decoder)
-    try:
-      mean, _ = inputs.split_posterior(encoded)
-      latent_dim = int(mean.shape[-1])
-    except ValueError:
-      if width is None:
-        raise
-      latent_dim = None
-    if width is not None and width != latent_dim:
-      raise ValueError(
-          f"encoder must return (mean, log_variance) of width {width} each, "
-          f"or one tensor of width {2 * width} (mean first), for the "
-          f"decoder's input z of width {width}; it returns "
-          f"{inputs.widths(encoded)}")
-    self.latent_dim = latent_dim
+    self.latent_dim, encoded = inputs.check_encoder(
+        self.encoder, self.decoder, self.event_shape)
     self.build_likelihood(self.event_shape)
-    z = keras.KerasTensor((None, self.latent_dim), "float32")
-    params = inputs.output_spec(self.decoder, z, "decoder",
-                                f"z of shape [batch, {self.latent_dim}] (the "
-                                f"encoder returns {inputs.widths(encoded)})")
     inputs.warn_sigmoid_decoder(self.decoder,
                                 getattr(self, "likelihood", None))
-    expected = self.decoder_output_shape(self.event_shape)
-    got = getattr(params, "shape", None)
-    if got is None or tuple(got[1:]) != tuple(expected):
-      raise ValueError(
-          f"decoder must map z of shape [batch, {self.latent_dim}] to "
-          f"likelihood parameters of shape [batch, "
-          f"{', '.join(map(str, expected))}] for events of shape "
-          f"{list(self.event_shape)}, got {got}")
+    inputs.check_decoder(self.decoder, self.latent_dim, encoded,
+                         self.decoder_output_shape(self.event_shape),
+                         self.event_shape)
     super().build(input_shape)
 
   # ------------------------------------------------------------ the data
@@ -237,11 +144,7 @@ class BaseVAE(keras.Model):
                       argument=argument, event_shape=self.event_shape)
     self.resolve_data_range(x)
     if not self.built:
-      if isinstance(x, tf.data.Dataset):
-        shape = tuple(inputs.examples(x.element_spec).shape)
-      else:
-        shape = np.shape(inputs.examples(x))
-      self.build((None,) + tuple(shape[1:]))
+      self.build((None,) + inputs.event_shape(x))
 
   def resolve_data_range(self, x):
     """Fixes settings that follow the data's range (subclasses)."""

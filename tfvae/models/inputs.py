@@ -266,3 +266,51 @@ def check_sample_args(n, seed):
       or not 0 <= seed < 2**31):
     raise ValueError(f"seed must be None or an integer in [0, 2^31), got "
                      f"{seed!r}")
+
+
+def event_shape(x):
+  """The shape of one example of an array or a `tf.data.Dataset`."""
+  if isinstance(x, tf.data.Dataset):
+    return tuple(examples(x.element_spec).shape)[1:]
+  return tuple(np.shape(examples(x)))[1:]
+
+
+def check_encoder(encoder, decoder, event_shape):
+  """(latent size J, the encoder's symbolic output) for events of
+  `event_shape`; ValueError naming `encoder` when its output does not give
+  (mean, log_variance) of the decoder's input width."""
+  x = keras.KerasTensor((None,) + tuple(event_shape), "float32")
+  shape_text = ", ".join(map(str, event_shape))
+  encoded = output_spec(encoder, x, "encoder",
+                        f"x of shape [batch, {shape_text}]")
+  width = latent_width(decoder)
+  try:
+    mean, _ = split_posterior(encoded)
+    latent_dim = int(mean.shape[-1])
+  except ValueError:
+    if width is None:
+      raise
+    latent_dim = None
+  if width is not None and width != latent_dim:
+    raise ValueError(
+        f"encoder must return (mean, log_variance) of width {width} each, "
+        f"or one tensor of width {2 * width} (mean first), for the "
+        f"decoder's input z of width {width}; it returns "
+        f"{widths(encoded)}")
+  return latent_dim, encoded
+
+
+def check_decoder(decoder, latent_dim, encoded, expected, event_shape):
+  """ValueError naming `decoder` unless it maps z [batch, latent_dim] to
+  parameters of shape [batch] + `expected`."""
+  z = keras.KerasTensor((None, latent_dim), "float32")
+  params = output_spec(decoder, z, "decoder",
+                       f"z of shape [batch, {latent_dim}] (the "
+                       f"encoder returns {widths(encoded)})")
+  got = getattr(params, "shape", None)
+  if got is None or tuple(got[1:]) != tuple(expected):
+    raise ValueError(
+        f"decoder must map z of shape [batch, {latent_dim}] to "
+        f"likelihood parameters of shape [batch, "
+        f"{', '.join(map(str, expected))}] for events of shape "
+        f"{list(event_shape)}, got {got}")
