@@ -271,3 +271,31 @@ def test_default_evaluate_and_predict_equal_one_step_per_call():
     assert a.keys() == b.keys()
     for key in a:
       assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-6), key
+
+
+def test_step_log_is_no_model_weight_and_old_files_still_load(tmp_path):
+  """The log is bookkeeping: not in `weights` (nor `.keras` files); a file
+  saved when it was a weight (two more values at the end) still loads."""
+  import h5py  # pylint: disable=import-outside-toplevel
+  vae = _digits_vae()
+  vae.fit(_images(16), batch_size=8, epochs=1, verbose=0)
+  log_ids = {id(v) for v in vae.step_log.variables()}
+  assert not log_ids & {id(v) for v in vae.weights}
+  assert len(vae.state_weights()) == len(vae.weights)
+  path = str(tmp_path / "w.weights.h5")
+  vae.save_weights(path)
+  with h5py.File(path) as f:
+    own = {key: np.asarray(f["vars"][key]) for key in f["vars"]}
+  old = dict(own)
+  old[str(len(own))] = np.arange(1, 51, dtype=np.int64)
+  old[str(len(own) + 1)] = np.ones((50, len(vae.scalar_names)), np.float32)
+  other = _digits_vae()
+  other.build((None, 8, 8, 1))
+  other.load_own_variables(old)
+  mine = [w.numpy() for w in vae.weights if w.path.startswith("vae/")]
+  theirs = [w.numpy() for w in other.weights if w.path.startswith("vae/")]
+  assert len(mine) == len(theirs) == len(own) > 0
+  for a, b in zip(mine, theirs):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError):
+    other.load_own_variables({**own, str(len(own)): np.zeros(3)})

@@ -375,10 +375,9 @@ class BaseVAE(saving.KerasSaving, keras.Model):
 
   def state_weights(self):
     """The weights that define the model (networks, likelihood, balancer
-    state): the model's weights (the per-step log is none of them)."""
-    log = {id(v) for v in (self.step_log.variables() if self.step_log
-                           else ())}
-    return [w for w in self.weights if id(w) not in log]
+    state): all its weights (the per-step log is bookkeeping, none of
+    them)."""
+    return list(self.weights)
 
   def read_step_log(self, after_step):
     """(steps, {name: values}) of the logged training steps > after_step.
