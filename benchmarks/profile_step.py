@@ -129,14 +129,14 @@ def profile(steps, batch_size, precision, logdir):
   from tfvae.data import datasets  # pylint: disable=import-outside-toplevel
   from tfvae.data import pipeline  # pylint: disable=import-outside-toplevel
   from tfvae.callbacks import training as cb  # pylint: disable=import-outside-toplevel
-  from tfvae.training import distribute  # pylint: disable=import-outside-toplevel
+  from tfvae import precision as precision_lib  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   values = dict(dataset="dsprites", architecture="conv",
                 likelihood="bernoulli", latent_dim=10, batch_size=batch_size)
   if precision is not None:
     values["mixed_precision"] = precision
   config = ExperimentConfig.from_flat(**values).validate()
-  used = distribute.set_mixed_precision(config.runtime.mixed_precision)
+  used = precision_lib.set_policy(config.runtime.mixed_precision)
   data = datasets.load_data(config)
   model = trainer.build_compiled_model(config, data.image_shape)
   spe = trainer.requested_steps_per_execution(config)

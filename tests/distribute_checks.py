@@ -225,13 +225,13 @@ def xla():
 def mixed(logdir):
   """mixed_bfloat16 trains with float32 likelihood math and finite values."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from tfvae.training import distribute  # pylint: disable=import-outside-toplevel
+  from tfvae import precision  # pylint: disable=import-outside-toplevel
   from tfvae.training import trainer  # pylint: disable=import-outside-toplevel
   x = digits_batch(side=32)[:, 2:30, 2:30]
   config = small_config(architecture="conv")
   _, reference = train_steps(config, x, tf.distribute.get_strategy(), "adam",
                              steps=5)
-  distribute.set_mixed_precision("mixed_bfloat16")
+  precision.set_policy("mixed_bfloat16")
   config = small_config(architecture="conv", mixed_precision="mixed_bfloat16")
   model, state = train_steps(config, x, tf.distribute.get_strategy(), "adam",
                              steps=5)
@@ -253,14 +253,14 @@ def mixed(logdir):
       "loss_bfloat16": float(state["last:loss"]),
   }
   # float16 gets Keras' dynamic loss scaling (the train step scales the loss).
-  distribute.set_mixed_precision("mixed_float16")
+  precision.set_policy("mixed_float16")
   config = small_config(mixed_precision="mixed_float16")
   model16, state16 = train_steps(config, digits_batch(),
                                  tf.distribute.get_strategy(), "adam", steps=3)
   result["float16_loss_scaled"] = type(model16.optimizer).__name__
   result["float16_finite"] = bool(all(np.all(np.isfinite(v))
                                       for v in state16.values()))
-  distribute.set_mixed_precision("mixed_bfloat16")
+  precision.set_policy("mixed_bfloat16")
   # The whole run (pipeline, evaluation, checkpoints) under the policy.
   from tfvae.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
   final = trainer.train(ExperimentConfig.from_flat(

@@ -155,3 +155,147 @@ def test_library_auto_trains_the_numbers_of_one_step_per_call():
                                atol=1e-6)
   for a, b in zip(fast.state_weights(), plain.state_weights()):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def _digits_vae(**compile_args):
+  """A tiny Dense VAE on 8x8 images."""
+  import keras  # pylint: disable=import-outside-toplevel
+  import tfvae  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(0)
+  encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(8, "relu"),
+                              keras.layers.Dense(4)])
+  decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(64),
+                              keras.layers.Reshape((8, 8, 1))])
+  vae = tfvae.VAE(encoder, decoder,
+                  likelihood=tfvae.likelihoods.Gaussian(0.5, mean="sigmoid"))
+  vae.compile(optimizer="adam", **compile_args)
+  return vae
+
+
+def _images(n):
+  return np.random.RandomState(2).uniform(size=(n, 8, 8, 1)).astype(
+      np.float32)
+
+
+def _logged_fit(vae, data, **fit_args):
+  import keras  # pylint: disable=import-outside-toplevel
+  seen = {}
+
+  class Record(keras.callbacks.Callback):
+
+    def on_train_batch_end(self, batch, logs=None):
+      steps, values = vae.read_step_log(max(seen, default=0))
+      for i, step in enumerate(steps.tolist()):
+        seen[step] = [values[name][i] for name in vae.scalar_names]
+
+  vae.fit(data, verbose=0, callbacks=[Record()], **fit_args)
+  return seen
+
+
+def _assert_same_training(fast, plain, fast_log, plain_log, steps):
+  assert sorted(fast_log) == sorted(plain_log) == list(range(1, steps + 1))
+  assert int(fast.optimizer.iterations.numpy()) == steps
+  for step in plain_log:
+    np.testing.assert_allclose(fast_log[step], plain_log[step], rtol=1e-6,
+                               atol=1e-6)
+  for a, b in zip(fast.state_weights(), plain.state_weights()):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_library_default_compile_takes_the_cli_speed_settings():
+  vae = _digits_vae()
+  assert vae.steps_per_execution == trainer.AUTO_STEPS_PER_EXECUTION > 1
+  assert vae.jit_compile is False
+  assert vae.get_compile_config()["steps_per_execution"] == "auto"
+  own = _digits_vae(steps_per_execution=1)
+  assert own.steps_per_execution == 1
+  assert own.get_compile_config()["steps_per_execution"] == 1
+
+
+@pytest.mark.parametrize("counts,expected", [
+    ([7], 7), ([37], 37), ([100], 50), ([53], 1), ([12, 8], 4), ([None], 1),
+    ([45, None], 1)])
+def test_steps_for_epoch_divides_every_count(counts, expected):
+  from tfvae.models import execution  # pylint: disable=import-outside-toplevel
+  assert execution.steps_for_epoch(50, counts) == expected
+
+
+def test_default_fit_trains_exactly_steps_per_epoch_times_epochs():
+  """Keras' multi-step loop would run 50 steps in an epoch of 7 on repeated
+  data; the automatic value divides the epoch instead."""
+  x = _images(40)
+  data = tf.data.Dataset.from_tensor_slices(x).batch(8).repeat()
+  fast, plain = _digits_vae(), _digits_vae(steps_per_execution=1)
+  fast_log = _logged_fit(fast, data, steps_per_epoch=7, epochs=3)
+  plain_log = _logged_fit(plain, data, steps_per_epoch=7, epochs=3)
+  assert fast.steps_per_execution == 7
+  _assert_same_training(fast, plain, fast_log, plain_log, 21)
+
+
+def test_default_fit_trains_every_batch_of_the_data():
+  x = _images(37 * 8)
+  fast, plain = _digits_vae(), _digits_vae(steps_per_execution=1)
+  fast_log = _logged_fit(fast, x, batch_size=8, shuffle=False, epochs=1)
+  plain_log = _logged_fit(plain, x, batch_size=8, shuffle=False, epochs=1)
+  assert fast.steps_per_execution == 37
+  _assert_same_training(fast, plain, fast_log, plain_log, 37)
+
+
+def test_an_infinite_dataset_without_steps_per_epoch_runs_one_step_per_call():
+  from tfvae.models import execution  # pylint: disable=import-outside-toplevel
+  data = tf.data.Dataset.from_tensor_slices(_images(16)).batch(8).repeat()
+  assert execution.batches_per_epoch(data) is None
+  assert execution.batches_per_epoch(_images(17), batch_size=8) == 3
+  assert execution.batches_per_epoch(_images(40), validation_split=0.2) == 1
+
+
+def test_default_evaluate_and_predict_equal_one_step_per_call():
+  x = _images(48)
+  repeated = tf.data.Dataset.from_tensor_slices(x).batch(8).repeat()
+  fast, plain = _digits_vae(), _digits_vae(steps_per_execution=1)
+  for vae in (fast, plain):
+    vae.build((None, 8, 8, 1))
+  results = {}
+  for name, vae in (("fast", fast), ("plain", plain)):
+    vae.eval_seed = tf.constant([3, 4], tf.int64)
+    vae.sample_noise = False
+    results[name] = (vae.evaluate(repeated, steps=5, verbose=0,
+                                  return_dict=True),
+                     vae.evaluate(x, batch_size=8, verbose=0,
+                                  return_dict=True),
+                     vae.predict(repeated, steps=3, verbose=0))
+  assert results["fast"][2].shape == results["plain"][2].shape == \
+      (24, 8, 8, 1)
+  for a, b in zip(results["fast"][:2], results["plain"][:2]):
+    assert a.keys() == b.keys()
+    for key in a:
+      assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-6), key
+
+
+def test_step_log_is_no_model_weight_and_old_files_still_load(tmp_path):
+  """The log is bookkeeping: not in `weights` (nor `.keras` files); a file
+  saved when it was a weight (two more values at the end) still loads."""
+  import h5py  # pylint: disable=import-outside-toplevel
+  vae = _digits_vae()
+  vae.fit(_images(16), batch_size=8, epochs=1, verbose=0)
+  log_ids = {id(v) for v in vae.step_log.variables()}
+  assert not log_ids & {id(v) for v in vae.weights}
+  assert len(vae.state_weights()) == len(vae.weights)
+  path = str(tmp_path / "w.weights.h5")
+  vae.save_weights(path)
+  with h5py.File(path) as f:
+    own = {key: np.asarray(f["vars"][key]) for key in f["vars"]}
+  old = dict(own)
+  old[str(len(own))] = np.arange(1, 51, dtype=np.int64)
+  old[str(len(own) + 1)] = np.ones((50, len(vae.scalar_names)), np.float32)
+  other = _digits_vae()
+  other.build((None, 8, 8, 1))
+  other.load_own_variables(old)
+  mine = [w.numpy() for w in vae.weights if w.path.startswith("vae/")]
+  theirs = [w.numpy() for w in other.weights if w.path.startswith("vae/")]
+  assert len(mine) == len(theirs) == len(own) > 0
+  for a, b in zip(mine, theirs):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError):
+    other.load_own_variables({**own, str(len(own)): np.zeros(3)})

@@ -177,7 +177,7 @@ def test_beta_norm_flag_converts_to_the_written_weight():
 
 def test_training_noise_uniforms_never_reach_zero_or_one():
   """Extreme Philox bits must map strictly inside (0, 1): ndtri(1) = inf."""
-  from tfvae.models.base import bits_to_unit_interval
+  from tfvae.objectives.seeds import bits_to_unit_interval
   bits = tf.constant([0, 1, 2**31, 2**32 - 1], dtype=tf.uint32)
   u = bits_to_unit_interval(bits).numpy()
   assert np.all(u > 0) and np.all(u < 1)

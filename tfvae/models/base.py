@@ -7,19 +7,24 @@ tracks every logged number under its own name (Keras 3 shadows a returned
 `loss` key, see references §9), and keeps the values of the *last batch* in
 non-trainable variables so TensorBoard logs per-step batch values while the
 progress bar shows Keras' running means of the same numbers.
-"""
 
-# Size: BaseVAE is the Keras plumbing the three models share (steps, the
-# per-step log, data preparation in fit/evaluate, serialisation); one class.
+Beside it: the per-step log of a multi-step call (`step_log`), the data and
+network checks (`inputs`), the steps per call (`execution`) and the
+XLA-stable training noise (`tfvae.objectives.seeds.philox_normal`).
+"""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfvae import precision
+from tfvae.models import execution
 from tfvae.models import inputs
+from tfvae.models import saving
+from tfvae.models import step_log as step_log_lib
 from tfvae.objectives import elbo
 from tfvae.objectives import kl as kl_lib
+from tfvae.objectives import seeds
 from tfvae.objectives.weighting import Weighting
 
 # The weighting is plain Python (no Keras import there); registered here so a
@@ -31,72 +36,12 @@ keras.saving.register_keras_serializable(package="tfvae",
 CORE_SCALARS = ("loss", "neg_elbo", "bits_per_dim", "rate", "distortion",
                 "kl_weight", "beta_eff", "beta_norm")
 
-
-def check_type(name, value, cls):
-  """TypeError naming the argument when `value` is not a `cls`."""
-  if not isinstance(value, cls):
-    raise TypeError(f"{name} must be a {cls.__module__}.{cls.__name__}, got "
-                    f"{type(value).__name__}")
+# Kept under their names here for the models built on this class.
+check_type = inputs.check_type
+images_from_batch = inputs.examples
 
 
-def images_from_batch(data):
-  """Accepts x or (x, ...) batches from tf.data."""
-  if isinstance(data, (tuple, list)):
-    return data[0]
-  return data
-
-
-def bits_to_unit_interval(bits):
-  """uint32 random bits -> float32 u strictly inside (0, 1).
-
-  Uses the top 23 bits: (m + 0.5) 2^-23 <= 1 - 2^-24, exact in float32. With
-  24 bits the largest value rounds to 1.0 and ndtri(1) = inf.
-  """
-  return (tf.cast(tf.bitwise.right_shift(bits, 9), tf.float32) + 0.5) * 2.0**-23
-
-
-def _philox_normal(shape, seed, dtype):
-  """Standard normal noise that is the same with and without XLA.
-
-  `tf.random.stateless_normal` turns random bits into normals differently
-  inside XLA, so a jit-compiled step would see other noise. The Philox bits
-  agree, so take 23 of them to a uniform u in (0, 1) and return ndtri(u).
-  """
-  bits = tf.random.stateless_uniform(shape, seed=seed, minval=None,
-                                     maxval=None, dtype=tf.uint32, alg="philox")
-  uniform = bits_to_unit_interval(bits)
-  return tf.cast(tf.math.ndtri(uniform), dtype)
-
-
-def _widths(outputs):
-  """The last-axis widths of an encoder's output(s), for messages."""
-  if isinstance(outputs, dict):
-    outputs = list(outputs.values())
-  if isinstance(outputs, (list, tuple)):
-    return "widths " + ", ".join(str(o.shape[-1]) for o in outputs)
-  return f"width {outputs.shape[-1]}"
-
-
-def _output_spec(net, tensor, name, what):
-  """The network's symbolic output; a ValueError naming `name` if it cannot
-  take `tensor`."""
-  try:
-    return net.compute_output_spec(tensor)
-  except Exception as e:  # pylint: disable=broad-except
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    raise ValueError(f"{name} cannot take {what}: {first[:300]}") from e
-
-
-def _is_multi_worker(strategy):
-  """True for a MultiWorkerMirroredStrategy that spans several workers."""
-  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    return False
-  in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode",
-                                 None)
-  return bool(in_multi_worker_mode and in_multi_worker_mode())
-
-
-class BaseVAE(keras.Model):
+class BaseVAE(saving.KerasSaving, keras.Model):
   """Encoder, reparameterised sample, decoder and the logging machinery.
 
   Args:
@@ -138,56 +83,15 @@ class BaseVAE(keras.Model):
                               name=f"last_{name}",
                               aggregation="only_first_replica")
         for name in self.scalar_names}
-    # Per-step values of the last execution, made by `compile`.
+    # Every step's values of the last execution (`tfvae.models.step_log`),
+    # made by `compile`.
     self.step_log = None
-
-  # ------------------------------------------------------- serialisation
-
-  # Constructor arguments that `get_config` stores as Keras objects.
-  SERIALIZED_OBJECTS = ("encoder", "decoder")
-
-  def get_config(self):
-    """The constructor's arguments, for `model.save("x.keras")`: the
-    networks as Keras configs, the seed and the base Layer's fields."""
-    config = super().get_config()
-    config.update(
-        encoder=keras.saving.serialize_keras_object(self.encoder),
-        decoder=keras.saving.serialize_keras_object(self.decoder),
-        seed=self.seed)
-    return config
-
-  @classmethod
-  def from_config(cls, config, custom_objects=None):
-    config = dict(config)
-    for key in cls.SERIALIZED_OBJECTS:
-      if isinstance(config.get(key), dict):
-        config[key] = keras.saving.deserialize_keras_object(
-            config[key], custom_objects=custom_objects)
-    return cls(**config)
-
-  def get_build_config(self):
-    """The input shape `build` fixed, so a loaded model is built (and its
-    variables exist) before Keras restores their values."""
-    if self.event_shape is None:
-      return None
-    return {"input_shape": [None] + list(self.event_shape)}
-
-  def build_from_config(self, config):
-    if config and config.get("input_shape") is not None:
-      self.build(tuple(config["input_shape"]))
-
-  def compile_from_config(self, config):
-    """Compiles a loaded model as it was saved (Keras skips `compile` for a
-    model that overrides it), then creates the optimiser's variables so
-    that the saved ones (the step count included) are restored into them."""
-    config = keras.saving.deserialize_keras_object(config)
-    self.compile(**config)
-    if self.built and not self.optimizer.built:
-      # As the training step builds it: the balancer's own networks have
-      # their own optimiser.
-      own = {id(v) for v in self.own_trainable_variables()}
-      self.optimizer.build([v for v in self.trainable_variables
-                            if id(v) not in own])
+    # The steps per call tfvae chose in `compile` (None: the user's value,
+    # kept) and the value in use: each `fit`, `evaluate` and `predict` may
+    # lower it to divide its steps (`execution.steps_for_call`).
+    self._auto_steps = None
+    self._auto_steps_used = None
+    self._in_fit = False
 
   @property
   def image_shape(self):
@@ -210,40 +114,14 @@ class BaseVAE(keras.Model):
                        f"least one feature axis, got {tuple(input_shape)}")
     self.event_shape = tuple(int(d) for d in event_shape)
     self.num_features = int(np.prod(self.event_shape))
-    x = keras.KerasTensor((None,) + self.event_shape, "float32")
-    shape_text = ", ".join(map(str, self.event_shape))
-    encoded = _output_spec(self.encoder, x, "encoder",
-                           f"x of shape [batch, {shape_text}]")
-    width = inputs.latent_width(self.decoder)
-    try:
-      mean, _ = self._split_posterior(encoded)
-      latent_dim = int(mean.shape[-1])
-    except ValueError:
-      if width is None:
-        raise
-      latent_dim = None
-    if width is not None and width != latent_dim:
-      raise ValueError(
-          f"encoder must return (mean, log_variance) of width {width} each, "
-          f"or one tensor of width {2 * width} (mean first), for the "
-          f"decoder's input z of width {width}; it returns "
-          f"{_widths(encoded)}")
-    self.latent_dim = latent_dim
+    self.latent_dim, encoded = inputs.check_encoder(
+        self.encoder, self.decoder, self.event_shape)
     self.build_likelihood(self.event_shape)
-    z = keras.KerasTensor((None, self.latent_dim), "float32")
-    params = _output_spec(self.decoder, z, "decoder",
-                          f"z of shape [batch, {self.latent_dim}] (the "
-                          f"encoder returns {_widths(encoded)})")
     inputs.warn_sigmoid_decoder(self.decoder,
                                 getattr(self, "likelihood", None))
-    expected = self.decoder_output_shape(self.event_shape)
-    got = getattr(params, "shape", None)
-    if got is None or tuple(got[1:]) != tuple(expected):
-      raise ValueError(
-          f"decoder must map z of shape [batch, {self.latent_dim}] to "
-          f"likelihood parameters of shape [batch, "
-          f"{', '.join(map(str, expected))}] for events of shape "
-          f"{list(self.event_shape)}, got {got}")
+    inputs.check_decoder(self.decoder, self.latent_dim, encoded,
+                         self.decoder_output_shape(self.event_shape),
+                         self.event_shape)
     super().build(input_shape)
 
   # ------------------------------------------------------------ the data
@@ -266,25 +144,48 @@ class BaseVAE(keras.Model):
                       argument=argument, event_shape=self.event_shape)
     self.resolve_data_range(x)
     if not self.built:
-      if isinstance(x, tf.data.Dataset):
-        shape = tuple(inputs.examples(x.element_spec).shape)
-      else:
-        shape = np.shape(inputs.examples(x))
-      self.build((None,) + tuple(shape[1:]))
+      self.build((None,) + inputs.event_shape(x))
 
   def resolve_data_range(self, x):
     """Fixes settings that follow the data's range (subclasses)."""
     del x
 
   def fit(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
-    """Keras' `fit`, after `prepare` checked x and validation_data."""
+    """Keras' `fit`, after `prepare` checked x and validation_data; tfvae's
+    automatic steps per call divide the epoch (`execution.steps_for_call`)."""
     self.prepare(x, kwargs.get("validation_data"))
-    return super().fit(x, *args, **kwargs)
+    self._choose_steps(keras.Model.fit, x, args, kwargs)
+    self._in_fit = True
+    try:
+      return super().fit(x, *args, **kwargs)
+    finally:
+      self._in_fit = False
 
   def evaluate(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
     """Keras' `evaluate`, after `prepare` checked x."""
     self.prepare(x)
+    self._choose_steps(keras.Model.evaluate, x, args, kwargs)
     return super().evaluate(x, *args, **kwargs)
+
+  def predict(self, x, *args, **kwargs):
+    self._choose_steps(keras.Model.predict, x, args, kwargs)
+    return super().predict(x, *args, **kwargs)
+
+  def _choose_steps(self, method, x, args, kwargs):
+    """tfvae's automatic steps per call for this call of `method`; a user's
+    value, or `fit`'s own validation pass, keeps the value in use. The
+    step functions are rebuilt when it changes (at most the compiled value:
+    the step log's rows)."""
+    if self._auto_steps is None or self._in_fit or \
+        self.steps_per_execution != self._auto_steps_used:
+      return
+    steps = execution.steps_for_call(self._auto_steps, method, self, x, args,
+                                     kwargs)
+    if steps != self.steps_per_execution:
+      self.steps_per_execution = self._auto_steps_used = steps
+      self.make_train_function(force=True)
+      self.make_test_function(force=True)
+      self.make_predict_function(force=True)
 
   def ensure_built(self, x):
     """Builds the model from a first batch when Keras has not (direct calls)."""
@@ -300,38 +201,8 @@ class BaseVAE(keras.Model):
     return tuple(event_shape)
 
   def _split_posterior(self, outputs):
-    """(mean, log_variance) from an encoder's output (pair or one tensor)."""
-    if isinstance(outputs, dict):
-      outputs = list(outputs.values())
-    if isinstance(outputs, (list, tuple)):
-      if len(outputs) == 3 and tuple(outputs[2].shape) == tuple(
-          outputs[0].shape):
-        # The Keras VAE example's encoder returns (mean, log_var, z): tfvae
-        # draws its own sample (seeded, replica-aware), so z is unused.
-        outputs = outputs[:2]
-      if len(outputs) == 1:
-        outputs = outputs[0]
-      elif len(outputs) == 2:
-        mean, log_variance = outputs
-        if (len(mean.shape) != 2 or tuple(mean.shape[1:]) !=
-            tuple(log_variance.shape[1:])):
-          raise ValueError(
-              "encoder must return (mean, log_variance) of equal shape "
-              f"[batch, latent_dim], got shapes {mean.shape} and "
-              f"{log_variance.shape}")
-        return mean, log_variance
-      else:
-        raise ValueError(
-            "encoder must return (mean, log_variance) or one tensor of "
-            f"shape [batch, 2 * latent_dim], got {len(outputs)} outputs")
-    shape = getattr(outputs, "shape", None)
-    if shape is None or len(shape) != 2 or shape[-1] is None or \
-        shape[-1] % 2 or shape[-1] < 2:
-      raise ValueError(
-          "encoder must return (mean, log_variance) or one tensor of shape "
-          f"[batch, 2 * latent_dim], got shape {shape}")
-    half = shape[-1] // 2
-    return outputs[:, :half], outputs[:, half:]
+    """(mean, log_variance) from an encoder's output (`inputs.split_posterior`)."""
+    return inputs.split_posterior(outputs)
 
   # ------------------------------------------------------------ the model
 
@@ -345,7 +216,7 @@ class BaseVAE(keras.Model):
     Returns:
       (mean, log_variance), each [B, J], float32.
     """
-    z_mean, z_log_variance = self._split_posterior(
+    z_mean, z_log_variance = inputs.split_posterior(
         self.encoder(x, training=training))
     return (tf.cast(z_mean, tf.float32), tf.cast(z_log_variance, tf.float32))
 
@@ -392,8 +263,7 @@ class BaseVAE(keras.Model):
       ValueError: the model is not built yet (its latent size is unknown
         before `fit`, `build` or a first call).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-      raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    inputs.check_sample_args(n, seed)
     if self.latent_dim is None:
       raise ValueError("sample needs a built model (its latent size): fit "
                        "it, load it, or call model.build((None, ...)) first")
@@ -401,10 +271,6 @@ class BaseVAE(keras.Model):
       z = tf.random.normal([int(n), self.latent_dim])
       draw_seed = None
     else:
-      if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
-          or not 0 <= seed < 2**31:
-        raise ValueError(f"seed must be None or an integer in [0, 2^31), got "
-                         f"{seed!r}")
       # Two stateless streams of one seed (TFP's samplers take int32 seeds).
       z_seed = tf.constant([int(seed), 0], tf.int32)
       draw_seed = tf.constant([int(seed), 1], tf.int32)
@@ -426,7 +292,7 @@ class BaseVAE(keras.Model):
     The training noise is drawn for the whole global batch, and each replica
     takes its own rows: replicas get independent noise, N replicas see the
     noise one device would, and XLA on and off draw the same noise
-    (`_philox_normal`).
+    (`seeds.philox_normal`).
     """
     if not self.sample_noise:
       return z_mean
@@ -438,8 +304,8 @@ class BaseVAE(keras.Model):
     local = tf.shape(z_mean)[0]
     context = tf.distribute.get_replica_context()
     replicas = context.num_replicas_in_sync if context is not None else 1
-    noise = _philox_normal(tf.stack([local * replicas, tf.shape(z_mean)[1]]),
-                           seed, z_mean.dtype)
+    noise = seeds.philox_normal(
+        tf.stack([local * replicas, tf.shape(z_mean)[1]]), seed, z_mean.dtype)
     if replicas > 1:
       start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
       noise = noise[start:start + local]
@@ -488,44 +354,30 @@ class BaseVAE(keras.Model):
         scalars[name] = tf.cast(terms[name], tf.float32)
     return scalars
 
-  def compile(self, *args, **kwargs):
-    """Keras' `compile`; `steps_per_execution="auto"` asks for the CLI's
-    speed settings: its automatic steps per call
-    (`tfvae.models.execution`; 1 under several replicas) and, unless given,
+  def compile(self, *args, steps_per_execution="auto", **kwargs):
+    """Keras' `compile` with the CLI's speed settings unless given:
+    `steps_per_execution="auto"` (the default) runs
+    `execution.default_steps_per_execution` steps per call (1 under several
+    replicas; each `fit` lowers it to divide its epoch) and, unless given,
     `jit_compile=False`. Every step's values stay exact in `step_log`.
     """
-    if kwargs.get("steps_per_execution") == "auto":
-      from tfvae.models import execution  # pylint: disable=import-outside-toplevel
-      kwargs["steps_per_execution"] = execution.default_steps_per_execution(
+    auto = steps_per_execution == "auto"
+    if auto:
+      steps_per_execution = execution.default_steps_per_execution(
           self.distribute_strategy)
       kwargs.setdefault("jit_compile", False)
-    super().compile(*args, **kwargs)
-    # One row per step of an execution: the values of *every* step stay
-    # readable after a `steps_per_execution` call, so callbacks can run once
-    # per execution and still log and check each step (`step_log`).
-    rows = max(1, int(self.steps_per_execution or 1))
-    # A built model locks its state; the log is bookkeeping sized by
-    # `compile`, so unlock for it (as Keras' own `_untrack_variable` does).
-    locked = self._tracker.locked
-    self._tracker.unlock()
-    self.step_log = {
-        "step": self.add_weight(
-            shape=(rows,), initializer="zeros", dtype="int64",
-            trainable=False, name="step_log_step",
-            aggregation="only_first_replica"),
-        "values": self.add_weight(
-            shape=(rows, len(self.scalar_names)), initializer="zeros",
-            dtype="float32", trainable=False, name="step_log_values",
-            aggregation="only_first_replica"),
-    }
-    if locked:
-      self._tracker.lock()
+    super().compile(*args, steps_per_execution=steps_per_execution, **kwargs)
+    self._auto_steps = steps_per_execution if auto else None
+    self._auto_steps_used = self._auto_steps
+    self.step_log = step_log_lib.StepLog(
+        self.scalar_names, self.steps_per_execution or 1,
+        self.distribute_strategy)
 
   def state_weights(self):
     """The weights that define the model (networks, likelihood, balancer
-    state): all but the per-step log, bookkeeping sized by `compile`."""
-    log = {id(v) for v in (self.step_log or {}).values()}
-    return [w for w in self.weights if id(w) not in log]
+    state): all its weights (the per-step log is bookkeeping, none of
+    them)."""
+    return list(self.weights)
 
   def read_step_log(self, after_step):
     """(steps, {name: values}) of the logged training steps > after_step.
@@ -534,28 +386,13 @@ class BaseVAE(keras.Model):
     the model was never compiled.
     """
     if self.step_log is None:
-      return np.zeros((0,), np.int64), {n: np.zeros((0,)) for n in
-                                        self.scalar_names}
-    steps = np.asarray(self.step_log["step"].numpy())
-    values = np.asarray(self.step_log["values"].numpy())
-    keep = np.flatnonzero(steps > after_step)
-    keep = keep[np.argsort(steps[keep])]
-    return steps[keep], {name: values[keep, j]
-                         for j, name in enumerate(self.scalar_names)}
+      return step_log_lib.empty(self.scalar_names)
+    return self.step_log.read(after_step)
 
   def _log_step(self, scalars):
     """Writes this training step's scalars into its row of `step_log`."""
-    if self.step_log is None:
-      return
-    step = tf.cast(self.optimizer.iterations, tf.int64)
-    rows = int(self.step_log["step"].shape[0])
-    row = tf.reshape(tf.math.floormod(step - 1, rows), [1, 1])
-    values = tf.stack([tf.cast(scalars[name], tf.float32)
-                       for name in self.scalar_names])
-    for key, update in (("step", tf.reshape(step, [1])),
-                        ("values", values[None])):
-      variable = self.step_log[key]
-      variable.assign(tf.tensor_scatter_nd_update(variable, row, update))
+    if self.step_log is not None:
+      self.step_log.write(self.optimizer.iterations, scalars)
 
   def _record(self, terms, log_step=False):
     scalars = self._scalars(terms)
@@ -565,7 +402,7 @@ class BaseVAE(keras.Model):
     if log_step:
       self._log_step(scalars)
     logs = {name: tracker.result() for name, tracker in self.trackers.items()}
-    if _is_multi_worker(self.distribute_strategy):
+    if execution.is_multi_worker(self.distribute_strategy):
       # Keras 3 reduces a multi-worker step's outputs with
       # strategy.reduce(MEAN, axis=0), which rejects scalars (tensorflow
       # issue 72388): give each (replica-identical) value a batch axis of one.

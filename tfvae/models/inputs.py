@@ -2,8 +2,8 @@
 
 Data preparation lives beside the model, not in it: `VAE.fit`,
 `VAE.evaluate` and `tfvae.evaluate` call `check_data` on what they are given,
-and `BaseVAE.build` calls `encoder_output_error` / `warn_sigmoid_decoder`
-about the networks. Every problem is one exception that names the argument
+and `BaseVAE.build` checks the networks' outputs here (`output_spec`,
+`split_posterior`, `warn_sigmoid_decoder`). Every problem is one exception that names the argument
 (`x`, `validation_data`, `data`, `encoder`, `decoder`) and says what to do:
 
 - empty data (an array with no examples, a `tf.data.Dataset` without a
@@ -190,3 +190,127 @@ def warn_sigmoid_decoder(decoder, likelihood):
         f"{type(likelihood).__name__} takes logits (it applies the sigmoid "
         "itself); remove the decoder's final sigmoid activation",
         stacklevel=4)
+
+
+def check_type(name, value, cls):
+  """TypeError naming the argument when `value` is not a `cls`."""
+  if not isinstance(value, cls):
+    raise TypeError(f"{name} must be a {cls.__module__}.{cls.__name__}, got "
+                    f"{type(value).__name__}")
+
+
+def widths(outputs):
+  """The last-axis widths of an encoder's output(s), for messages."""
+  if isinstance(outputs, dict):
+    outputs = list(outputs.values())
+  if isinstance(outputs, (list, tuple)):
+    return "widths " + ", ".join(str(o.shape[-1]) for o in outputs)
+  return f"width {outputs.shape[-1]}"
+
+
+def output_spec(net, tensor, name, what):
+  """The network's symbolic output; a ValueError naming `name` if it cannot
+  take `tensor`."""
+  try:
+    return net.compute_output_spec(tensor)
+  except Exception as e:  # pylint: disable=broad-except
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise ValueError(f"{name} cannot take {what}: {first[:300]}") from e
+
+
+def split_posterior(outputs):
+  """(mean, log_variance) from an encoder's output: a pair, one tensor
+  [batch, 2 J] (mean first), or the Keras VAE example's (mean, log_var, z).
+
+  Raises:
+    ValueError naming `encoder` for any other output.
+  """
+  if isinstance(outputs, dict):
+    outputs = list(outputs.values())
+  if isinstance(outputs, (list, tuple)):
+    if len(outputs) == 3 and tuple(outputs[2].shape) == tuple(
+        outputs[0].shape):
+      # tfvae draws its own sample (seeded, replica-aware): z is unused.
+      outputs = outputs[:2]
+    if len(outputs) == 1:
+      outputs = outputs[0]
+    elif len(outputs) == 2:
+      mean, log_variance = outputs
+      if (len(mean.shape) != 2 or tuple(mean.shape[1:]) !=
+          tuple(log_variance.shape[1:])):
+        raise ValueError(
+            "encoder must return (mean, log_variance) of equal shape "
+            f"[batch, latent_dim], got shapes {mean.shape} and "
+            f"{log_variance.shape}")
+      return mean, log_variance
+    else:
+      raise ValueError(
+          "encoder must return (mean, log_variance) or one tensor of "
+          f"shape [batch, 2 * latent_dim], got {len(outputs)} outputs")
+  shape = getattr(outputs, "shape", None)
+  if shape is None or len(shape) != 2 or shape[-1] is None or \
+      shape[-1] % 2 or shape[-1] < 2:
+    raise ValueError(
+        "encoder must return (mean, log_variance) or one tensor of shape "
+        f"[batch, 2 * latent_dim], got shape {shape}")
+  half = shape[-1] // 2
+  return outputs[:, :half], outputs[:, half:]
+
+
+def check_sample_args(n, seed):
+  """ValueError naming `n` or `seed` for `sample(n, seed)`."""
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    raise ValueError(f"n must be an integer >= 1, got {n!r}")
+  if seed is not None and (
+      isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+      or not 0 <= seed < 2**31):
+    raise ValueError(f"seed must be None or an integer in [0, 2^31), got "
+                     f"{seed!r}")
+
+
+def event_shape(x):
+  """The shape of one example of an array or a `tf.data.Dataset`."""
+  if isinstance(x, tf.data.Dataset):
+    return tuple(examples(x.element_spec).shape)[1:]
+  return tuple(np.shape(examples(x)))[1:]
+
+
+def check_encoder(encoder, decoder, event_shape):
+  """(latent size J, the encoder's symbolic output) for events of
+  `event_shape`; ValueError naming `encoder` when its output does not give
+  (mean, log_variance) of the decoder's input width."""
+  x = keras.KerasTensor((None,) + tuple(event_shape), "float32")
+  shape_text = ", ".join(map(str, event_shape))
+  encoded = output_spec(encoder, x, "encoder",
+                        f"x of shape [batch, {shape_text}]")
+  width = latent_width(decoder)
+  try:
+    mean, _ = split_posterior(encoded)
+    latent_dim = int(mean.shape[-1])
+  except ValueError:
+    if width is None:
+      raise
+    latent_dim = None
+  if width is not None and width != latent_dim:
+    raise ValueError(
+        f"encoder must return (mean, log_variance) of width {width} each, "
+        f"or one tensor of width {2 * width} (mean first), for the "
+        f"decoder's input z of width {width}; it returns "
+        f"{widths(encoded)}")
+  return latent_dim, encoded
+
+
+def check_decoder(decoder, latent_dim, encoded, expected, event_shape):
+  """ValueError naming `decoder` unless it maps z [batch, latent_dim] to
+  parameters of shape [batch] + `expected`."""
+  z = keras.KerasTensor((None, latent_dim), "float32")
+  params = output_spec(decoder, z, "decoder",
+                       f"z of shape [batch, {latent_dim}] (the "
+                       f"encoder returns {widths(encoded)})")
+  got = getattr(params, "shape", None)
+  if got is None or tuple(got[1:]) != tuple(expected):
+    raise ValueError(
+        f"decoder must map z of shape [batch, {latent_dim}] to "
+        f"likelihood parameters of shape [batch, "
+        f"{', '.join(map(str, expected))}] for events of shape "
+        f"{list(event_shape)}, got {got}")

@@ -71,7 +71,6 @@ from tfvae.errors import DataError
 from tfvae.likelihoods.categorical import Categorical
 from tfvae.models import objective as objective_lib
 from tfvae.models.base import BaseVAE
-from tfvae.models.base import bits_to_unit_interval
 from tfvae.models.base import check_type
 from tfvae.models.base import images_from_batch
 from tfvae.objectives import elbo
@@ -334,7 +333,7 @@ class SequenceVAE(BaseVAE):
     bits = tf.random.stateless_uniform(
         tf.stack([local * replicas, tf.shape(tokens)[1]]), seed=seed,
         minval=None, maxval=None, dtype=tf.uint32, alg="philox")
-    uniform = bits_to_unit_interval(bits)
+    uniform = seeds.bits_to_unit_interval(bits)
     if replicas > 1:
       start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
       uniform = uniform[start:start + local]

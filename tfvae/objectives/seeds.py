@@ -11,6 +11,12 @@ are a function of (weights, data, seed) alone (Salmon et al. 2011, "Parallel
 random numbers: as easy as 1, 2, 3", for counter-based generators).
 
 A training run evaluates step t with the root seed `for_step(run_seed, t)`.
+
+Training noise that must be the same with and without XLA
+(`philox_normal`): `tf.random.stateless_normal` turns Philox bits into
+normals differently inside XLA, but the bits agree, so the top 23 bits m of
+each give u = (m + 0.5) 2^-23 in (0, 1), exact in float32 (24 bits would
+round the largest u to 1.0, and ndtri(1) = inf), and z = ndtri(u).
 """
 
 import tensorflow as tf
@@ -73,3 +79,18 @@ def normal(shape, seed, dtype=tf.float32):
     return tf.random.normal(shape, dtype=dtype)
   return tf.random.stateless_normal(shape, seed=root(seed), dtype=dtype,
                                     alg="philox")
+
+
+def bits_to_unit_interval(bits):
+  """uint32 random bits -> float32 u strictly inside (0, 1): the top 23
+  bits m give (m + 0.5) 2^-23 <= 1 - 2^-24, exact in float32."""
+  return (tf.cast(tf.bitwise.right_shift(bits, 9), tf.float32) + 0.5) * 2.0**-23
+
+
+def philox_normal(shape, seed, dtype):
+  """Standard normal noise that is the same with and without XLA: ndtri of
+  `bits_to_unit_interval` of stateless Philox bits (`seed`: shape [2])."""
+  bits = tf.random.stateless_uniform(shape, seed=seed, minval=None,
+                                     maxval=None, dtype=tf.uint32, alg="philox")
+  uniform = bits_to_unit_interval(bits)
+  return tf.cast(tf.math.ndtri(uniform), dtype)

@@ -1,4 +1,4 @@
-"""tf.distribute strategies and mixed precision for a run.
+"""tf.distribute strategies for a run (mixed precision: `tfvae.precision`).
 
 Loss scaling across replicas is done inside the models (per-example losses
 divided by the global batch size, `tfvae.objectives.elbo.average_over_batch`),
@@ -10,7 +10,6 @@ import os
 
 import tensorflow as tf
 
-from tfvae import precision
 from tfvae.errors import ConfigError
 
 
@@ -56,9 +55,3 @@ def _new_strategy(config):
     return tf.distribute.TPUStrategy(resolver)
   raise ConfigError(f"unknown strategy {config.runtime.strategy!r}")
 
-
-def set_mixed_precision(policy):
-  """`none`, `mixed_float16`, `mixed_bfloat16` or `auto` (likelihood math
-  stays float32); returns the policy used ("auto" resolved, see
-  `tfvae.precision`)."""
-  return precision.set_policy(policy)

@@ -34,7 +34,6 @@ from tfvae.data import datasets
 from tfvae.data import pipeline
 from tfvae.errors import ConfigError, TfvaeError
 from tfvae.runs import lock
-from tfvae.training import distribute
 from tfvae.training import trainer
 
 # Settings every run of a group shares: the data and its batches (data
@@ -110,7 +109,7 @@ def train_group(configs, print_fns=None, data=None):
     print_fns = [_prefixed(config.run.logdir) for config in configs]
   started = time.time()
   first = configs[0]
-  policy = distribute.set_mixed_precision(first.runtime.mixed_precision)
+  policy = precision.set_policy(first.runtime.mixed_precision)
   if data is None:
     data = datasets.load_data(first)
   runs, results = [], [None] * len(configs)

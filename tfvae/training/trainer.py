@@ -113,7 +113,7 @@ def train(config, print_fn=print, data=None):
   # strategy configures the runtime, which it can do only before it starts.
   distribute.make_strategy(config)
   keras.utils.set_random_seed(config.training.seed)
-  policy = distribute.set_mixed_precision(config.runtime.mixed_precision)
+  policy = precision.set_policy(config.runtime.mixed_precision)
   if data is None:
     data = datasets.load_data(config)
   run = prepare_run(config, data, policy, print_fn, started)
