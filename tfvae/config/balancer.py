@@ -90,7 +90,6 @@ class _GeneralSettings(Section):
     chosen = self.balancer_class()
     if chosen is None:
       return self
-    chosen.check_settings(self)
     if chosen.sets_weight and weight_given:
       raise ConfigError(f"balancer={self.balancer} sets the KL weight "
                         "itself; drop beta/beta_norm",
@@ -99,6 +98,7 @@ class _GeneralSettings(Section):
       raise ConfigError(f"balancer={self.balancer} and kl_schedule="
                         f"{self.kl_schedule} both set the KL weight; pick one",
                         params=("balancer", "kl_schedule"))
+    chosen.check_settings(self)
     if chosen.weights_kl_parts and self.free_bits > 0:
       raise ConfigError(f"balancer={self.balancer} does not combine with "
                         "free_bits; drop one", params=("balancer", "free_bits"))
