@@ -19,10 +19,11 @@ from tfvae.balancing import beta_tcvae  # pylint: disable=unused-import
 from tfvae.balancing import dip_vae
 from tfvae.balancing import factorvae
 from tfvae.config import ExperimentConfig
-from tfvae.config.balancer import KL_PART_BALANCERS
 from tfvae.errors import ConfigError
 
 B, J, K = 6, 3, 5
+KL_PART_BALANCERS = tuple(cls.registry_name for cls in base.selectable()
+                          if cls.weights_kl_parts)
 
 
 def make_terms(seed=0, rec_divisor=1.0, kl_divisor=1.0, kl_weight=1.0,

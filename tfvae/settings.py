@@ -3,10 +3,15 @@
 Config sections (`tfvae.config`) and component families (each likelihood's
 and balancer's `Settings`) declare their settings with `option`, so the
 command line's flags, their help, the choice checks and the ignored-flag
-rules are generated from the one declaration. Plain Python, no TensorFlow.
+rules are generated from the one declaration; the value checks here raise
+`ConfigError` naming the setting (`latent_dim must be an integer >= 1, got
+0`), never a flag. Plain Python, no TensorFlow.
 """
 
 import dataclasses
+import math
+
+from tfvae.errors import ConfigError
 
 
 def option(default, help, choices=None):  # pylint: disable=redefined-builtin
@@ -15,3 +20,15 @@ def option(default, help, choices=None):  # pylint: disable=redefined-builtin
   if choices is not None:
     metadata["choices"] = tuple(choices)
   return dataclasses.field(default=default, metadata=metadata)
+
+
+def positive_int(name, value):
+  if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    raise ConfigError(f"{name} must be an integer >= 1, got {value!r}",
+                      params=(name,))
+
+
+def non_negative_finite(name, value):
+  if value is not None and not (value >= 0 and math.isfinite(value)):
+    raise ConfigError(f"{name} must be >= 0 and finite, got {value}",
+                      params=(name,))

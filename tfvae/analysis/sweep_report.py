@@ -64,10 +64,9 @@ METRIC_COLUMNS = (
     ("dci_informativeness", "DCI I"),
     ("sap", "SAP"),
 )
-# Grid flags that set the KL weight: points of one curve differ only in them.
-WEIGHT_FLAGS = ("beta", "beta_norm", "sigma", "geco_target",
-                "control_kl_target",                "capacity_max", "free_bits",
-                "tc_beta", "factorvae_gamma", "dip_lambda_od")
+# Grid flags that set the KL weight besides each balancer's own
+# (`weight_flags`): points of one curve differ only in them.
+WEIGHT_FLAGS = ("beta", "beta_norm", "sigma", "free_bits")
 TEXT_COLUMNS = ("name", "kind", "method", "preset", "status")
 INCLUDED_MARKERS = ("*", "s", "D", "^", "P", "X", "v", "h")
 
@@ -81,16 +80,29 @@ def _likelihood_label(config):
   return likelihoods.lookup(name).weighting_label(config)
 
 
+def weight_flags():
+  """Grid flags that set the KL weight: the general ones and every
+  `--balancer=` method's `weight_settings`."""
+  from tfvae import balancing  # pylint: disable=import-outside-toplevel
+  return tuple(dict.fromkeys(WEIGHT_FLAGS + tuple(
+      name for cls in balancing.selectable() for name in cls.weight_settings)))
+
+
+def _balancer_label(name):
+  """The report's name of a balancer (its class's `label`)."""
+  from tfvae import balancing  # pylint: disable=import-outside-toplevel
+  if name not in balancing.names():
+    return name
+  return balancing.lookup(name).label or name
+
+
 def method_label(config):
   """A short name of how a run sets its KL weight."""
   if config.get("model") == "reference":
     return f"question ({config.get('reference_rec')})"
   balancer = config.get("balancer", "none")
   if balancer != "none":
-    return {"capacity": "capacity", "geco": "GECO",
-            "controlvae": "ControlVAE", "beta_tcvae": "beta-TCVAE",
-            "factorvae": "FactorVAE", "dip_vae_i": "DIP-VAE-I",
-            "dip_vae_ii": "DIP-VAE-II"}.get(balancer, balancer)
+    return _balancer_label(balancer)
   parts = []
   family_label = _likelihood_label(config)
   if family_label:
@@ -177,7 +189,8 @@ def markdown_table(rows, columns):
 
 def _curves(rows, grid_names):
   """Sweep rows grouped into curves: equal grid values but the weight flags."""
-  other = [n for n in grid_names if n not in WEIGHT_FLAGS]
+  weights = weight_flags()
+  other = [n for n in grid_names if n not in weights]
   curves = {}
   for row in rows:
     key = tuple((n, row.get(n)) for n in other)

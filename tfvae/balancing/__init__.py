@@ -16,9 +16,13 @@ Every method is one `Balancer` (`tfvae.balancing.base`), registered by name:
 
 `get(name, **kwargs)` builds one by name, `lookup(name)` gives its class
 (whose `from_config_section` reads the command line's settings), `names()`
-lists them. The pure
-math lives in `schedules`, `controllers`, `free_bits` and
-`tfvae.objectives.balanced`.
+lists them, `selectable()` gives the `--balancer=` choices' classes and
+`settings_fields()` their settings. The pure math lives in `schedules`,
+`controllers`, `free_bits` and `tfvae.objectives.balanced`.
+
+A new method is its module (`tfvae.balancing.base` says what its class
+declares) and its import below: the config, the flags, the ignored-flag
+rules, the sweep report and the translator read the registry.
 """
 
 from tfvae.balancing.base import Balanced
@@ -29,14 +33,18 @@ from tfvae.balancing.base import get
 from tfvae.balancing.base import lookup
 from tfvae.balancing.base import names
 from tfvae.balancing.base import register
-from tfvae.balancing.beta_tcvae import BetaTCVAE
+from tfvae.balancing.base import selectable
+from tfvae.balancing.base import settings_fields
+# The selectable methods register in the order of --balancer's choices (and
+# of their settings in the config): keep these imports in that order.
 from tfvae.balancing.capacity import Capacity
+from tfvae.balancing.geco import GECO
 from tfvae.balancing.controlvae import ControlVAE
+from tfvae.balancing.beta_tcvae import BetaTCVAE
+from tfvae.balancing.factorvae import FactorVAE
 from tfvae.balancing.dip_vae import DIPVAEI
 from tfvae.balancing.dip_vae import DIPVAEII
-from tfvae.balancing.factorvae import FactorVAE
 from tfvae.balancing.free_bits import FreeBits
-from tfvae.balancing.geco import GECO
 from tfvae.balancing.weight import Cyclical
 from tfvae.balancing.weight import KLWeight
 from tfvae.balancing.weight import Linear
@@ -45,7 +53,7 @@ from tfvae.balancing.weight import Sigmoid
 Constant = KLWeight
 
 __all__ = ["Balanced", "Balancer", "BuildContext", "Terms", "get", "lookup",
-           "names", "register",
+           "names", "register", "selectable", "settings_fields",
            "KLWeight", "Constant", "Linear", "Sigmoid", "Cyclical", "FreeBits",
            "Capacity", "GECO", "ControlVAE", "BetaTCVAE", "FactorVAE",
            "DIPVAEI", "DIPVAEII"]

@@ -18,6 +18,28 @@ Each method is one `Balancer` subclass that
 - names the scalars it logs in `scalar_names`,
 - registers itself under a name with `@register("name")`.
 
+A method chosen with `--balancer=name` (`selectable`; the KL schedules and
+free bits are the general section's own `--kl_schedule` and `--free_bits`)
+also declares, in its class, everything the rest of tfvae asks about it:
+
+- its typed settings (`Settings`, a dataclass of `tfvae.settings.option`
+  fields; a field shared by two methods is one setting): the config's
+  fields, the flags, their help and the ignored-flag rules are generated
+  from it, and `from_config_section` builds the method from them;
+- their checks (`check_settings`) and its combinations with the rest of a
+  run (`check_config`), raising `ConfigError`;
+- whether it sets the KL weight itself (`sets_weight`: then no beta or
+  schedule beside it) or weights the KL's parts (`weights_kl_parts`: then
+  constant weights, no free bits);
+- its name in reports (`label`), its paper in the flag's help
+  (`citation`), the settings that move its weight in a sweep
+  (`weight_settings`) and its entry in the weighting translator
+  (`translator_entry`).
+
+Nothing outside the method's module branches on its name: the config, the
+sweep report and the translator ask the registry (`selectable`,
+`settings_fields`, `lookup`).
+
 The model calls `balancer.balance(...)` and nothing else: it never branches
 over method names (disentanglement_lib's one `regularizer` hook per method,
 TFP's registries).
@@ -40,6 +62,8 @@ from typing import Callable, Dict, List, Optional, Tuple, Type
 
 import keras
 import tensorflow as tf
+
+from tfvae.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +142,11 @@ class BuildContext:
   seed: int = 0
 
 
+@dataclasses.dataclass
+class NoSettings:
+  """A method without command-line settings."""
+
+
 class Balancer(keras.layers.Layer):
   """Base class of every balancing method (see the module docstring)."""
 
@@ -125,6 +154,52 @@ class Balancer(keras.layers.Layer):
   scalar_names: Tuple[str, ...] = ()
   # The registry name, set by `register`.
   registry_name: str = ""
+  # A `--balancer=` choice (the KL schedules and free bits are not).
+  selectable: bool = True
+  # The method's command-line settings (field names are flag names).
+  Settings: type = NoSettings
+  # True when the method sets the KL weight itself (capacity, GECO, ...).
+  sets_weight: bool = False
+  # True when the method weights the parts of the KL (beta-TCVAE, ...).
+  weights_kl_parts: bool = False
+  # Its name in reports (default: the registry name) and its paper, shown
+  # in --balancer's help ("Burgess et al."; methods in a row with the same
+  # paper show it once, after the last).
+  label: str = ""
+  citation: str = ""
+  # Settings whose values move the method's weight (a sweep's curve).
+  weight_settings: Tuple[str, ...] = ()
+
+  @classmethod
+  def check_settings(cls, section) -> None:
+    """Raises ConfigError naming the fields when the method's settings (read
+    from `section`, the config's balancer section) are invalid or do not
+    combine with the section's general settings; the choices declared with
+    `option` are checked here."""
+    for field in dataclasses.fields(cls.Settings):
+      choices = field.metadata.get("choices")
+      value = getattr(section, field.name)
+      if choices is not None and value not in choices:
+        raise ConfigError(f"{field.name}={value!r} is not one of "
+                          f"{', '.join(map(str, choices))}",
+                          params=(field.name,))
+
+  @classmethod
+  def check_config(cls, config) -> None:
+    """Raises ConfigError when the method does not combine with the rest of
+    the run (`config`: the whole `ExperimentConfig`)."""
+    del config
+
+  @classmethod
+  def translator_entry(cls, values: dict) -> dict:
+    """How the weighting translator reads a run of this method (`values`:
+    the run's flat config): {"weight": "weighting"} for the `Weighting`'s
+    beta as written, {"weight": "trained"} for a weight set during training
+    (read the finished run); a method with its own regulariser gives the
+    number, e.g. capacity's {"weight": gamma, "capacity": (C_max, T),
+    "kl_reduction": "sum", "notes": (...)}."""
+    del values
+    return {"weight": "trained" if cls.sets_weight else "weighting"}
 
   @classmethod
   def from_config_section(cls, section, context: BuildContext) -> "Balancer":
@@ -194,6 +269,24 @@ def register(name: str) -> Callable[[Type[Balancer]], Type[Balancer]]:
 
 def names() -> Tuple[str, ...]:
   return tuple(sorted(_REGISTRY))
+
+
+def selectable() -> Tuple[Type[Balancer], ...]:
+  """The `--balancer=` choices' classes, in the order they registered."""
+  return tuple(cls for name, cls in _REGISTRY.items()
+               if cls.selectable and cls.registry_name == name)
+
+
+def settings_fields() -> Dict[str, Tuple[dataclasses.Field, Tuple[str, ...]]]:
+  """{field name: (its dataclass field, the methods that read it)} over
+  every selectable method's `Settings` (a name shared by two methods is one
+  setting)."""
+  fields = {}
+  for cls in selectable():
+    for field in dataclasses.fields(cls.Settings):
+      previous, users = fields.get(field.name, (field, ()))
+      fields[field.name] = (previous, users + (cls.registry_name,))
+  return fields
 
 
 def lookup(name: str) -> Type[Balancer]:

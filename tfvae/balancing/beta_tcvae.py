@@ -33,13 +33,17 @@ the loss is written per example, so `average_over_batch` gives the right
 gradient under tf.distribute for equal shards.
 """
 
+import dataclasses
 import math
 import numbers
+from typing import Literal
 
 import tensorflow as tf
 
 from tfvae.balancing.base import Balanced, Balancer, Terms, register
 from tfvae.objectives import decomposition
+from tfvae.settings import non_negative_finite
+from tfvae.settings import option
 
 DEFAULT_ALPHA = 1.0
 DEFAULT_BETA = 6.0
@@ -52,6 +56,23 @@ def check_weight(name, value):
       not math.isfinite(value) or value < 0):
     raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
   return float(value)
+
+
+@dataclasses.dataclass
+class BetaTCVAESettings:
+  """beta-TCVAE's command-line settings."""
+
+  tc_alpha: float = option(DEFAULT_ALPHA, "beta-TCVAE: weight on the "
+                           "index-code mutual information (Chen et al.: 1).")
+  tc_beta: float = option(DEFAULT_BETA, "beta-TCVAE: weight on the total "
+                          "correlation (default 6, the middle of "
+                          "disentanglement_lib's sweep 1..10).")
+  tc_gamma: float = option(DEFAULT_GAMMA, "beta-TCVAE: weight on the "
+                           "dimension-wise KL (Chen et al.: 1).")
+  tc_estimator: Literal["mss", "mws"] = option(
+      "mss", "beta-TCVAE: estimator of log q(z): mss (minibatch stratified "
+      "sampling, Chen et al. App. C.2) | mws (minibatch weighted sampling).",
+      decomposition.ESTIMATORS)
 
 
 @register("beta_tcvae")
@@ -67,6 +88,11 @@ class BetaTCVAE(Balancer):
   """
 
   scalar_names = ("tcvae_mi", "tcvae_tc", "tcvae_dimwise_kl")
+  Settings = BetaTCVAESettings
+  weights_kl_parts = True
+  label = "beta-TCVAE"
+  citation = "Chen et al."
+  weight_settings = ("tc_beta",)
 
   def __init__(self, dataset_size, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA,
                gamma=DEFAULT_GAMMA, estimator="mss", **kwargs):
@@ -90,6 +116,12 @@ class BetaTCVAE(Balancer):
     return cls(int(context.dataset_size), alpha=section.tc_alpha,
                beta=section.tc_beta, gamma=section.tc_gamma,
                estimator=section.tc_estimator)
+
+  @classmethod
+  def check_settings(cls, section):
+    super().check_settings(section)
+    for name in ("tc_alpha", "tc_beta", "tc_gamma"):
+      non_negative_finite(name, getattr(section, name))
 
   def balance(self, terms: Terms, step, training) -> Balanced:
     del step, training  # Stateless.

@@ -35,11 +35,17 @@ one-sample Monte Carlo KL only adds noise to the term the penalty is balanced
 against, so the configuration refuses the combination.
 """
 
+import dataclasses
+from typing import Optional
+
 import tensorflow as tf
 
 from tfvae.balancing.base import Balanced, Balancer, Terms, register
 from tfvae.balancing.beta_tcvae import check_weight
+from tfvae.errors import ConfigError
 from tfvae.objectives import elbo
+from tfvae.settings import non_negative_finite
+from tfvae.settings import option
 
 DEFAULT_LAMBDA_OD = 10.0
 LAMBDA_D_FACTOR = {"i": 10.0, "ii": 1.0}
@@ -72,11 +78,28 @@ def dip_penalty_parts(covariance):
           tf.reduce_sum(tf.square(diagonal - 1.0)))
 
 
+@dataclasses.dataclass
+class DIPVAESettings:
+  """The command-line settings of both variants."""
+
+  dip_lambda_od: float = option(DEFAULT_LAMBDA_OD, "DIP-VAE: weight on the "
+                                "squared off-diagonal covariance entries "
+                                "(default 10).")
+  dip_lambda_d: Optional[float] = option(
+      None, "DIP-VAE: weight on the squared diagonal deviations from 1 "
+      "(default: 10 x --dip_lambda_od for dip_vae_i, --dip_lambda_od for "
+      "dip_vae_ii, as disentanglement_lib).")
+
+
 class _DIPVAE(Balancer):
   """Shared code of the two variants (see the module docstring)."""
 
   variant = ""
   scalar_names = ("dip_off_diagonal", "dip_diagonal", "dip_penalty")
+  Settings = DIPVAESettings
+  weights_kl_parts = True
+  citation = "Kumar et al."
+  weight_settings = ("dip_lambda_od",)
 
   def __init__(self, lambda_od=DEFAULT_LAMBDA_OD, lambda_d=None, **kwargs):
     super().__init__(**kwargs)
@@ -88,6 +111,20 @@ class _DIPVAE(Balancer):
   @classmethod
   def from_config_section(cls, section, context):
     return cls(section.dip_lambda_od, section.dip_lambda_d)
+
+  @classmethod
+  def check_settings(cls, section):
+    super().check_settings(section)
+    for name in ("dip_lambda_od", "dip_lambda_d"):
+      non_negative_finite(name, getattr(section, name))
+
+  @classmethod
+  def check_config(cls, config):
+    if config.model.kl_estimator == "monte_carlo":
+      raise ConfigError(f"balancer={cls.registry_name} needs the closed-form "
+                        "KL (its penalty acts on the posterior parameters); "
+                        "drop kl_estimator=monte_carlo",
+                        params=("balancer", "kl_estimator"))
 
   def balance(self, terms: Terms, step, training) -> Balanced:
     del step, training  # Stateless.
@@ -119,6 +156,7 @@ class DIPVAEI(_DIPVAE):
   """
 
   variant = "i"
+  label = "DIP-VAE-I"
 
 
 @register("dip_vae_ii")
@@ -132,3 +170,4 @@ class DIPVAEII(_DIPVAE):
   """
 
   variant = "ii"
+  label = "DIP-VAE-II"

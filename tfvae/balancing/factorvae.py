@@ -42,11 +42,17 @@ weight in ELBO units is gamma K_r / J_r). Only the default (single device)
 strategy is supported: D's update runs in the replica's context.
 """
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from tfvae.balancing.base import Balanced, Balancer, Terms, register
 from tfvae.balancing.beta_tcvae import check_weight
+from tfvae.errors import ConfigError
+from tfvae.settings import non_negative_finite
+from tfvae.settings import option
+from tfvae.settings import positive_int
 
 DEFAULT_GAMMA = 35.0
 DEFAULT_UNITS = 1000
@@ -97,6 +103,20 @@ def make_discriminator(latent_dim, units=DEFAULT_UNITS, layers=DEFAULT_LAYERS):
   return discriminator
 
 
+@dataclasses.dataclass
+class FactorVAESettings:
+  """FactorVAE's command-line settings."""
+
+  factorvae_gamma: float = option(
+      DEFAULT_GAMMA, "FactorVAE: weight on the discriminator's total "
+      "correlation estimate (Kim & Mnih: 35 on dSprites).")
+  factorvae_units: int = option(DEFAULT_UNITS, "FactorVAE: width of the "
+                                "discriminator's hidden layers (Kim & Mnih: "
+                                "1000).")
+  factorvae_layers: int = option(DEFAULT_LAYERS, "FactorVAE: hidden layers "
+                                 "of the discriminator (Kim & Mnih: 6).")
+
+
 @register("factorvae")
 class FactorVAE(Balancer):
   """loss = rec + w kl + gamma logit D(z) / J_r, D trained by its own Adam.
@@ -112,6 +132,11 @@ class FactorVAE(Balancer):
   """
 
   scalar_names = ("factorvae_tc", "factorvae_discriminator_loss")
+  Settings = FactorVAESettings
+  weights_kl_parts = True
+  label = "FactorVAE"
+  citation = "Kim & Mnih"
+  weight_settings = ("factorvae_gamma",)
 
   def __init__(self, latent_dim, gamma=DEFAULT_GAMMA,
                discriminator_units=DEFAULT_UNITS,
@@ -143,6 +168,21 @@ class FactorVAE(Balancer):
                discriminator_units=section.factorvae_units,
                discriminator_layers=section.factorvae_layers,
                seed=context.seed)
+
+  @classmethod
+  def check_settings(cls, section):
+    super().check_settings(section)
+    non_negative_finite("factorvae_gamma", section.factorvae_gamma)
+    positive_int("factorvae_units", section.factorvae_units)
+    positive_int("factorvae_layers", section.factorvae_layers)
+
+  @classmethod
+  def check_config(cls, config):
+    if config.runtime.strategy != "default":
+      raise ConfigError("balancer=factorvae trains its discriminator on one "
+                        f"device only; strategy={config.runtime.strategy} is "
+                        "not supported yet, use strategy=default",
+                        params=("balancer", "strategy"))
 
   @property
   def own_trainable_variables(self):

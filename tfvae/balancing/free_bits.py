@@ -113,6 +113,9 @@ class FreeBits(Balancer):
       target acts on the raw KL).
   """
 
+  # Chosen by the general section's --free_bits, around any other balancer.
+  selectable = False
+
   def __init__(self, free_bits=0.25, mode="batch", inner=None,
                name="free_bits", **kwargs):
     super().__init__(name=name, **kwargs)

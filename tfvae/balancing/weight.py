@@ -50,6 +50,9 @@ class KLWeight(Balancer):
       or None for the `Weighting`'s weight at every step.
   """
 
+  # Chosen by the general section's --kl_schedule, not by --balancer.
+  selectable = False
+
   def __init__(self, schedule: Optional[Callable] = None, name="balancer",
                **kwargs):
     super().__init__(name=name, **kwargs)

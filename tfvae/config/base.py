@@ -3,16 +3,21 @@
 A section is a small dataclass; each field is declared with `option`, which
 keeps its help text and (for a choice) its allowed values in the field's
 metadata, so the command line's flags (`tfvae.cli.flags`) are generated from
-the one declaration. Check helpers raise `ConfigError` naming the field
-(`latent_dim must be an integer >= 1, got 0`), never a flag.
+the one declaration; a registry's components (likelihood families,
+balancers) add theirs with `with_settings`. Check helpers (`tfvae.settings`)
+raise `ConfigError` naming the field (`latent_dim must be an integer >= 1,
+got 0`), never a flag.
 """
 
 import dataclasses
-import math
 import typing
 
 from tfvae.errors import ConfigError
-from tfvae.settings import option  # pylint: disable=unused-import
+# pylint: disable=unused-import
+from tfvae.settings import non_negative_finite
+from tfvae.settings import option
+from tfvae.settings import positive_int
+# pylint: enable=unused-import
 
 
 def choices_of(cls, name):
@@ -35,6 +40,22 @@ def value_type(cls, name):
   return hint
 
 
+def with_settings(name, base, collected):
+  """The section class `name`: the fields of `base` (a Section dataclass)
+  followed by the settings a registry collected ({field name: (its
+  dataclass field, the components that read it)}: every likelihood
+  family's or balancer's `Settings`), so a registered component adds its
+  settings without touching the section."""
+  fields = [(field_name, field.type, dataclasses.field(
+      default=field.default, default_factory=field.default_factory,
+      metadata=field.metadata))
+            for field_name, (field, _) in collected.items()]
+  section = dataclasses.make_dataclass(name, fields, bases=(base,))
+  section.__module__ = base.__module__
+  section.__doc__ = base.__doc__
+  return section
+
+
 class Section:
   """Mixin of a config section: choice checks and a flat dict."""
 
@@ -51,16 +72,4 @@ class Section:
 def one_of(name, value, choices):
   if value not in choices:
     raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}",
-                      params=(name,))
-
-
-def positive_int(name, value):
-  if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-    raise ConfigError(f"{name} must be an integer >= 1, got {value!r}",
-                      params=(name,))
-
-
-def non_negative_finite(name, value):
-  if value is not None and not (value >= 0 and math.isfinite(value)):
-    raise ConfigError(f"{name} must be >= 0 and finite, got {value}",
                       params=(name,))

@@ -160,17 +160,9 @@ class ExperimentConfig:
       if balancer.kl_schedule != "constant":
         raise ConfigError("kl_schedule needs model=vae",
                           params=("kl_schedule", "model"))
-    if (balancer.balancer.startswith("dip_vae") and
-        self.model.kl_estimator == "monte_carlo"):
-      raise ConfigError(f"balancer={balancer.balancer} needs the closed-form "
-                        "KL (its penalty acts on the posterior parameters); "
-                        "drop kl_estimator=monte_carlo",
-                        params=("balancer", "kl_estimator"))
-    if balancer.balancer == "factorvae" and self.runtime.strategy != "default":
-      raise ConfigError("balancer=factorvae trains its discriminator on one "
-                        f"device only; strategy={self.runtime.strategy} is "
-                        "not supported yet, use strategy=default",
-                        params=("balancer", "strategy"))
+    chosen = balancer.balancer_class()
+    if chosen is not None:
+      chosen.check_config(self)
     return self
 
   def resolved_kl_weight(self, num_features: int) -> float:

@@ -5,11 +5,13 @@ A value given for a setting the run never reads (`geco_target` without
 conv network) usually means the user expects an effect that will not happen.
 `ignored(config, given)` lists those among the settings the user gave
 explicitly; the command line refuses them with one line that says which
-setting would make them count.
+setting would make them count. The rules of a likelihood family's and a
+balancer's own settings are generated from their registries.
 """
 
 from typing import Callable, Iterable, List, Tuple
 
+from tfvae import balancing
 from tfvae.likelihoods import base as likelihood_base
 
 # (settings, is the group in use?, what turns it on)
@@ -35,23 +37,18 @@ _RULES: Tuple[Tuple[Tuple[str, ...], Callable, str], ...] = (
      lambda c: c.balancer.kl_schedule == "cyclical", "kl_schedule=cyclical"),
     (("free_bits_mode",), lambda c: c.balancer.free_bits > 0,
      "free_bits > 0"),
-    (("capacity_gamma", "capacity_max", "capacity_steps"),
-     lambda c: c.balancer.balancer == "capacity", "balancer=capacity"),
-    (("geco_target", "geco_target_units", "geco_alpha", "geco_rate",
-      "geco_lambda_init"),
-     lambda c: c.balancer.balancer == "geco", "balancer=geco"),
-    (("control_kl_target", "control_kp", "control_ki", "control_beta_min",
-      "control_beta_max"),
-     lambda c: c.balancer.balancer == "controlvae", "balancer=controlvae"),
-    (("tc_alpha", "tc_beta", "tc_gamma", "tc_estimator"),
-     lambda c: c.balancer.balancer == "beta_tcvae", "balancer=beta_tcvae"),
-    (("factorvae_gamma", "factorvae_units", "factorvae_layers"),
-     lambda c: c.balancer.balancer == "factorvae", "balancer=factorvae"),
-    (("dip_lambda_od", "dip_lambda_d"),
-     lambda c: c.balancer.balancer in ("dip_vae_i", "dip_vae_ii"),
-     "balancer=dip_vae_i|dip_vae_ii"),
+)
+# After the balancers' rules (`_balancer_rules`), before the families'.
+_RUNTIME_RULES: Tuple[Tuple[Tuple[str, ...], Callable, str], ...] = (
     (("tpu",), lambda c: c.runtime.strategy == "tpu", "strategy=tpu"),
 )
+
+
+def _balancer_rules():
+  """A method's settings count only with `balancer=` that method."""
+  for name, (_, methods) in balancing.settings_fields().items():
+    yield ((name,), lambda c, m=methods: c.balancer.balancer in m,
+           "balancer=" + "|".join(methods))
 
 
 def _family_rules():
@@ -65,7 +62,9 @@ def ignored(config, given: Iterable[str]) -> List[Tuple[str, str]]:
   """(setting, what would use it) for each given setting the run ignores."""
   given = set(given)
   out = []
-  for names, used, needs in _RULES + tuple(_family_rules()):
+  rules = (_RULES + tuple(_balancer_rules()) + _RUNTIME_RULES +
+           tuple(_family_rules()))
+  for names, used, needs in rules:
     if not used(config):
       out.extend((name, needs) for name in names if name in given)
   return out

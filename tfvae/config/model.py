@@ -9,7 +9,7 @@ import dataclasses
 from typing import Literal
 
 from tfvae import likelihoods
-from tfvae.config.base import Section, option, positive_int
+from tfvae.config.base import Section, option, positive_int, with_settings
 from tfvae.errors import ConfigError
 from tfvae.likelihoods import base as likelihood_base
 
@@ -72,17 +72,6 @@ class _ModelSettings(Section):
     return self
 
 
-def _family_fields():
-  """(name, type, field) of every registered family's settings."""
-  out = []
-  for name, (field, _) in likelihood_base.settings_fields().items():
-    out.append((name, field.type, dataclasses.field(
-        default=field.default, metadata=field.metadata)))
-  return out
-
-
 # The settings of every registered family follow the model's own.
-ModelConfig = dataclasses.make_dataclass(
-    "ModelConfig", _family_fields(), bases=(_ModelSettings,))
-ModelConfig.__module__ = __name__
-ModelConfig.__doc__ = _ModelSettings.__doc__
+ModelConfig = with_settings("ModelConfig", _ModelSettings,
+                            likelihood_base.settings_fields())

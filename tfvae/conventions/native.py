@@ -8,7 +8,8 @@ with the NLL of `--likelihood` (bernoulli, continuous_bernoulli, or gaussian
 with `--sigma`: a number, or learned / optimal, fitted during training).
 `--beta_norm b` is beta_eff = b K / J (`tfvae.objectives.weighting`).
 `--model=reference` is the question's loss (`--reference_rec=l2`: SSE;
-`bce`: clipped BCE), both summed, weight 1. `--balancer=capacity` is
+`bce`: clipped BCE), both summed, weight 1. Each balancer says what its
+weight is (`tfvae.balancing`, `translator_entry`): `--balancer=capacity` is
 rec + gamma |KL_sum - C(t)|; GECO and ControlVAE set the weight during
 training (read the finished run). The same fields come from flagfiles
 (`tfvae.conventions.flagfile`) and run directories
@@ -106,40 +107,29 @@ def read(beta=None, reconstruction_loss="gaussian", sigma=None,
   }, shape)
 
 
-def from_config(values, event_shape, final_metrics=None):
-  """The convention of a (flat) tfvae config dict; missing keys: defaults.
+def _balancer_entry(values):
+  """The translator entry of the run's balancer (`tfvae.balancing`); the
+  weight as written for none or a name this process has not registered."""
+  from tfvae import balancing  # pylint: disable=import-outside-toplevel
+  name = values["balancer"]
+  if name == "none" or name not in balancing.names():
+    return {"weight": "weighting"}
+  return balancing.lookup(name).translator_entry(values)
 
-  Args:
-    values: flat config values (flagfile or config.json).
-    event_shape: the data's event shape.
-    final_metrics: a finished run's final_metrics.json, or None: it supplies
-      the fitted sigma and a weight set during training.
-  """
-  # Long: one branch per balancer until a balancer carries its own
-  # translator entry, as a likelihood does.
-  v = defaults()
-  v.update({k: val for k, val in values.items() if val is not None or
-            k in ("beta", "beta_norm", "kl_stop")})
-  final = final_metrics or {}
-  latent_dim = v["latent_dim"]
-  if isinstance(latent_dim, str):
-    latent_dim = int(latent_dim)
-  num_features = math.prod(event_shape)
-  for name in ("rec_reduction", "kl_reduction"):
-    _common.choice(name, v[name], ("sum", "mean"))
 
-  if v["model"] == "reference":
-    _common.choice("reference_rec", v["reference_rec"], ("l2", "bce"))
-    kind = "squared_error" if v["reference_rec"] == "l2" else "bce"
-    return Convention(
-        kind, event_shape, latent_dim, weight=1.0, name=PEER,
-        label=f"tfvae --model=reference --reference_rec={v['reference_rec']}",
-        formula=("SSE" if kind == "squared_error" else "BCE_sum") +
-        " + KL_sum", weight_name="(none)")
-  _common.choice("model", v["model"], ("vae", "reference"))
-  likelihood = _common.choice("likelihood", v["likelihood"],
-                              likelihood_names())
-  settings = _family_settings(likelihood, v)
+def _reference(v, event_shape, latent_dim):
+  """The question's loss (`--model=reference`), weight 1."""
+  _common.choice("reference_rec", v["reference_rec"], ("l2", "bce"))
+  kind = "squared_error" if v["reference_rec"] == "l2" else "bce"
+  return Convention(
+      kind, event_shape, latent_dim, weight=1.0, name=PEER,
+      label=f"tfvae --model=reference --reference_rec={v['reference_rec']}",
+      formula=("SSE" if kind == "squared_error" else "BCE_sum") +
+      " + KL_sum", weight_name="(none)")
+
+
+def _fitted_sigma(v, likelihood, final):
+  """(sigma, notes): a Gaussian's sigma, the fitted one of a finished run."""
   sigma = _sigma_value(v["sigma"]) if likelihood == "gaussian" else None
   notes = []
   if isinstance(sigma, str) and sigma in ("learned", "optimal"):
@@ -153,37 +143,70 @@ def from_config(values, event_shape, final_metrics=None):
                    "(--from=run:DIR)")
   elif sigma in ("learned_channel", "learned_pixel"):
     notes.append(f"--sigma={sigma}: no single sigma, no beta_l2")
+  return sigma, notes
 
-  balancer = v["balancer"]
-  if balancer == "capacity":
-    if v["kl_reduction"] != "sum":
-      notes.append("the capacity acts on the summed KL; --kl_reduction is "
-                   "not used by it")
-    capacity = Capacity(float(v["capacity_max"]), int(v["capacity_steps"]))
-    return _convention(likelihood, sigma, v["rec_reduction"], "sum",
-                       float(v["capacity_gamma"]), event_shape, latent_dim,
-                       capacity, tuple(notes), settings)
-  if balancer in ("geco", "controlvae") or v["kl_schedule"] != "constant":
-    what = (f"--balancer={balancer}" if balancer != "none" else
-            f"--kl_schedule={v['kl_schedule']}")
-    if "kl_weight" in final:
-      weight = float(final["kl_weight"])
-      notes.append(f"{what}: the weight changes during training; this is "
-                   "its value at the end")
-    elif balancer != "none":
-      raise ConfigError(f"{what} sets the KL weight during training; read "
-                        "the finished run instead (--from=run:DIR)")
-    else:
-      weight = v["kl_stop"]
-      if weight is None:
-        weight = weighting.Weighting(
-            v["rec_reduction"], v["kl_reduction"], v["beta"],
-            v["beta_norm"]).kl_weight(num_features, latent_dim)
-      notes.append(f"{what}: the weight it reaches (--kl_stop or --beta)")
-  else:
-    weight = weighting.Weighting(
+
+def _weight(v, entry, final, notes, num_features, latent_dim):
+  """The KL weight as written: the `Weighting`'s, or one set during training
+  (by the balancer or a schedule: the finished run's, else the schedule's
+  end); appends to `notes` what it says about it."""
+  balancer, schedule = v["balancer"], v["kl_schedule"]
+
+  def written():
+    return weighting.Weighting(
         v["rec_reduction"], v["kl_reduction"], v["beta"],
         v["beta_norm"]).kl_weight(num_features, latent_dim)
+
+  if entry["weight"] == "weighting" and schedule == "constant":
+    return written()
+  what = (f"--balancer={balancer}" if balancer != "none" else
+          f"--kl_schedule={schedule}")
+  if "kl_weight" in final:
+    notes.append(f"{what}: the weight changes during training; this is "
+                 "its value at the end")
+    return float(final["kl_weight"])
+  if balancer != "none":
+    raise ConfigError(f"{what} sets the KL weight during training; read "
+                      "the finished run instead (--from=run:DIR)")
+  notes.append(f"{what}: the weight it reaches (--kl_stop or --beta)")
+  return written() if v["kl_stop"] is None else v["kl_stop"]
+
+
+def from_config(values, event_shape, final_metrics=None):
+  """The convention of a (flat) tfvae config dict; missing keys: defaults.
+
+  The balancer says what its weight is (`Balancer.translator_entry`).
+
+  Args:
+    values: flat config values (flagfile or config.json).
+    event_shape: the data's event shape.
+    final_metrics: a finished run's final_metrics.json, or None: it supplies
+      the fitted sigma and a weight set during training.
+  """
+  v = defaults()
+  v.update({k: val for k, val in values.items() if val is not None or
+            k in ("beta", "beta_norm", "kl_stop")})
+  final = final_metrics or {}
+  latent_dim = v["latent_dim"]
+  if isinstance(latent_dim, str):
+    latent_dim = int(latent_dim)
+  for name in ("rec_reduction", "kl_reduction"):
+    _common.choice(name, v[name], ("sum", "mean"))
+  if v["model"] == "reference":
+    return _reference(v, event_shape, latent_dim)
+  _common.choice("model", v["model"], ("vae", "reference"))
+  likelihood = _common.choice("likelihood", v["likelihood"],
+                              likelihood_names())
+  settings = _family_settings(likelihood, v)
+  sigma, notes = _fitted_sigma(v, likelihood, final)
+  entry = _balancer_entry(v)
+  notes.extend(entry.get("notes", ()))
+  if "capacity" in entry:
+    return _convention(likelihood, sigma, v["rec_reduction"],
+                       entry["kl_reduction"], float(entry["weight"]),
+                       event_shape, latent_dim, Capacity(*entry["capacity"]),
+                       tuple(notes), settings)
+  weight = _weight(v, entry, final, notes, math.prod(event_shape), latent_dim)
   if float(v["free_bits"] or 0) > 0:
     notes.append(f"--free_bits={v['free_bits']}: no gradient through KL_j "
                  "below the floor")
