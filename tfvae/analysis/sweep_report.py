@@ -318,8 +318,7 @@ def write_hparams(rows, directory, grid_names=()):
   included runs have them too), the method and the kind; the metrics are the
   report's numeric columns. Anything already in `directory` is replaced.
   """
-  import tensorflow as tf
-  from tensorboard.plugins.hparams import api as hp
+  from tfvae.callbacks import tensorboard  # pylint: disable=import-outside-toplevel
 
   # The directory is the report's own output: rewrite it, so a resumed sweep
   # does not show every session twice.
@@ -329,29 +328,23 @@ def write_hparams(rows, directory, grid_names=()):
   numeric = {n: all(isinstance(r["config"].get(n), (int, float, type(None)))
                     and not isinstance(r["config"].get(n), bool)
                     for r in rows) for n in names}
-  hparams = [hp.HParam(n) for n in names]
-  hparams += [hp.HParam("method"), hp.HParam("kind")]
+  hparams = names + ["method", "kind"]
   if "preset" in grid_names:
-    hparams.append(hp.HParam("preset"))
+    hparams.append("preset")
   metric_keys = [key for key, _ in RESULT_COLUMNS + METRIC_COLUMNS
                  if key not in ("step", "iw_samples", "latent_dim") and
                  any(isinstance(r.get(key), (int, float)) for r in rows)]
-  with tf.summary.create_file_writer(directory).as_default():
-    hp.hparams_config(hparams=hparams,
-                      metrics=[hp.Metric(key) for key in metric_keys])
+  sessions = []
   for row in rows:
     values = {n: _hparam_value(row["config"].get(n), numeric[n]) for n in names}
     values["method"] = row["method"]
     values["kind"] = row["kind"]
     if "preset" in grid_names:
       values["preset"] = str(row.get("preset", "none"))
-    writer = tf.summary.create_file_writer(os.path.join(directory, row["name"]))
-    with writer.as_default():
-      hp.hparams(values, trial_id=row["name"])
-      for key in metric_keys:
-        if isinstance(row.get(key), (int, float)):
-          tf.summary.scalar(key, float(row[key]), step=int(row.get("step", 0)))
-    writer.close()
+    scalars = {key: float(row[key]) for key in metric_keys
+               if isinstance(row.get(key), (int, float))}
+    sessions.append((row["name"], values, scalars, int(row.get("step", 0))))
+  tensorboard.write_hparams_sessions(directory, hparams, metric_keys, sessions)
 
 
 def write_report(rows, sweep_dir, grid_names=(), hparams=True):

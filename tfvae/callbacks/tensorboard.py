@@ -109,6 +109,23 @@ def write_traversals(model, images, kl_per_dim, step,
   return dims
 
 
+def write_hparams_sessions(directory, hparams, metrics, sessions):
+  """TensorBoard HParams: the experiment's `hparams` and `metrics` (names) in
+  `directory`, and one session per (trial id, {hparam: value}, {metric:
+  value}, step) of `sessions` in `directory/<trial id>`."""
+  from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
+  with tf.summary.create_file_writer(directory).as_default():
+    hp.hparams_config(hparams=[hp.HParam(name) for name in hparams],
+                      metrics=[hp.Metric(key) for key in metrics])
+  for trial_id, values, scalars, step in sessions:
+    writer = tf.summary.create_file_writer(os.path.join(directory, trial_id))
+    with writer.as_default():
+      hp.hparams(values, trial_id=trial_id)
+      for key, value in scalars.items():
+        tf.summary.scalar(key, value, step=step)
+    writer.close()
+
+
 def truncate_events(logdir, max_step):
   """Drops events with step > max_step from every event file under logdir.
 
