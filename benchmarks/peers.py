@@ -284,8 +284,9 @@ def tf_threads():
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   intra = tf.config.threading.get_intra_op_parallelism_threads()
   inter = tf.config.threading.get_inter_op_parallelism_threads()
-  return (f"TF intra {intra or 'default'}, inter {inter or 'default'} "
-          f"({os.cpu_count()} logical cores)")
+  intra = intra or os.environ.get("TF_NUM_INTRAOP_THREADS", "default")
+  inter = inter or os.environ.get("TF_NUM_INTEROP_THREADS", "default")
+  return f"TF intra {intra}, inter {inter} ({os.cpu_count()} logical cores)"
 
 
 def tf_versions():
@@ -665,6 +666,8 @@ def check_args(args, parser):
   """Exits with one line naming the argument, before any run starts."""
   if args.repeats is not None and args.repeats < 1:
     parser.error(f"--repeats must be >= 1, got {args.repeats}")
+  if args.threads is not None and args.threads < 1:
+    parser.error(f"--threads must be >= 1, got {args.threads}")
   for flag, values, known in (("--workloads", args.workloads, WORKLOADS),
                               ("--systems", args.systems, SYSTEMS)):
     unknown = [v for v in values if v not in known]
@@ -688,12 +691,22 @@ def check_args(args, parser):
   return python
 
 
-def run_worker(python, system, workload, data_path, quick):
+def thread_env(threads):
+  """Environment variables giving TF (the CLI's subprocess included) and
+  torch `threads` threads; none for the libraries' defaults."""
+  if threads is None:
+    return {}
+  value = str(threads)
+  return {"TF_NUM_INTRAOP_THREADS": value, "TF_NUM_INTEROP_THREADS": value,
+          "OMP_NUM_THREADS": value}
+
+
+def run_worker(python, system, workload, data_path, quick, threads=None):
   """(result dict, process wall seconds) of one worker subprocess."""
   command = [python, os.path.abspath(__file__), "--_worker", system,
              "--_workload", workload, "--_data", data_path] + \
       (["--quick"] if quick else [])
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **thread_env(threads))
   if python == sys.executable:
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
@@ -777,6 +790,9 @@ def main(argv=None):
                       help="interpreter with torch and pythae "
                       f"({REQUIREMENTS}); default: this one if it imports "
                       "torch")
+  parser.add_argument("--threads", type=int, default=None,
+                      help="threads of every system alike (TF's intra- and "
+                      "inter-op pools, torch's); default: each library's own")
   parser.add_argument("--out", default=None,
                       help="also write the Markdown report here")
   parser.add_argument("--_worker", help=argparse.SUPPRESS)
@@ -812,7 +828,7 @@ def main(argv=None):
         for system in systems[shift:] + systems[:shift]:
           python = peer_python if system in PEER_SYSTEMS else sys.executable
           result, wall = run_worker(python, system, name, data_path,
-                                    args.quick)
+                                    args.quick, args.threads)
           runs[system].append((result, wall))
           for key, value in result["versions"].items():
             versions.setdefault(key, set()).add(value)
@@ -829,6 +845,8 @@ def main(argv=None):
       f", {repeats} repeat(s))", "",
       f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores",
       f"- CPU flags: {cpu_flags()}",
+      "- threads: " + (f"{args.threads} per system (--threads)"
+                       if args.threads else "each library's default"),
       f"- load before: {load_before}",
       f"- load after: {uptime()}",
       "- versions: " + ", ".join(
