@@ -2,7 +2,7 @@
 """tfvae beside its peers: pythae and plain PyTorch on the same work.
 
     pip install -r requirements-peers.txt        # into a separate environment
-    python benchmarks/peers.py --peer_python=PEERS_ENV/bin/python           # ~20 min
+    python benchmarks/peers.py --peer_python=PEERS_ENV/bin/python           # 3 repeats
     python benchmarks/peers.py --peer_python=PEERS_ENV/bin/python --quick   # smoke run
 
 The peers' requirements (torch, pythae) are not tfvae's: install them into
