@@ -144,7 +144,11 @@ OTHER_FAMILIES = dict(
 def test_every_registered_family_has_a_round_trip_test():
   tested = {name.split("_learned")[0].split("_fixed")[0].split("_optimal")[0]
             for name in LIKELIHOODS} | set(OTHER_FAMILIES)
-  assert set(L.names()) <= tested, set(L.names()) - tested
+  # tfvae's own families (other tests register users' families).
+  built_in = {name for name in L.names()
+              if L.lookup(name).__module__.startswith("tfvae.")}
+  assert built_in <= tested, built_in - tested
+  assert {"beta", "columns", "gaussian"} <= built_in
 
 
 @pytest.mark.parametrize("name", sorted(OTHER_FAMILIES))
