@@ -32,3 +32,18 @@ def non_negative_finite(name, value):
   if value is not None and not (value >= 0 and math.isfinite(value)):
     raise ConfigError(f"{name} must be >= 0 and finite, got {value}",
                       params=(name,))
+
+
+def one_of(name, value, choices):
+  if value not in choices:
+    raise ConfigError(f"{name}={value!r} is not one of "
+                      f"{', '.join(map(str, choices))}", params=(name,))
+
+
+def check_choices(settings_class, values):
+  """Checks every field of the dataclass `settings_class` declared with
+  choices against its value in `values` (any object with those attributes)."""
+  for field in dataclasses.fields(settings_class):
+    choices = field.metadata.get("choices")
+    if choices is not None:
+      one_of(field.name, getattr(values, field.name), choices)

@@ -63,6 +63,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Type
 import keras
 import tensorflow as tf
 
+from tfvae import settings as settings_lib
 from tfvae.errors import ConfigError
 
 
@@ -176,13 +177,7 @@ class Balancer(keras.layers.Layer):
     from `section`, the config's balancer section) are invalid or do not
     combine with the section's general settings; the choices declared with
     `option` are checked here."""
-    for field in dataclasses.fields(cls.Settings):
-      choices = field.metadata.get("choices")
-      value = getattr(section, field.name)
-      if choices is not None and value not in choices:
-        raise ConfigError(f"{field.name}={value!r} is not one of "
-                          f"{', '.join(map(str, choices))}",
-                          params=(field.name,))
+    settings_lib.check_choices(cls.Settings, section)
 
   @classmethod
   def check_config(cls, config) -> None:

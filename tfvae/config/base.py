@@ -12,7 +12,7 @@ got 0`), never a flag.
 import dataclasses
 import typing
 
-from tfvae.errors import ConfigError
+from tfvae import settings
 # pylint: disable=unused-import
 from tfvae.settings import non_negative_finite
 from tfvae.settings import option
@@ -60,16 +60,10 @@ class Section:
   """Mixin of a config section: choice checks and a flat dict."""
 
   def check_choices(self):
-    for field in dataclasses.fields(self):
-      choices = field.metadata.get("choices")
-      if choices is not None:
-        one_of(field.name, getattr(self, field.name), choices)
+    settings.check_choices(type(self), self)
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
 
 
-def one_of(name, value, choices):
-  if value not in choices:
-    raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}",
-                      params=(name,))
+one_of = settings.one_of

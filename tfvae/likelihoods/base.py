@@ -52,6 +52,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae import settings as settings_lib
 from tfvae.errors import ConfigError
 from tfvae.errors import DataError
 from tfvae.objectives import elbo
@@ -99,13 +100,7 @@ class Likelihood(keras.layers.Layer):
   def check_settings(cls, settings) -> None:
     """Raises ConfigError naming the field when a setting is invalid (the
     choices declared with `option` are checked here)."""
-    for field in dataclasses.fields(cls.Settings):
-      choices = field.metadata.get("choices")
-      value = getattr(settings, field.name)
-      if choices is not None and value not in choices:
-        raise ConfigError(f"{field.name}={value!r} is not one of "
-                          f"{', '.join(map(str, choices))}",
-                          params=(field.name,))
+    settings_lib.check_choices(cls.Settings, settings)
 
   @classmethod
   def from_description(cls, description: dict) -> "Likelihood":
