@@ -89,6 +89,12 @@ def test_timed_rate_leaves_out_the_warm_up():
   assert peers.timed_rate(by_step, 2, 64) == pytest.approx(3 * 64 / 1.5)
   with pytest.raises(ValueError):
     peers.timed_rate(times, 5, 64)
+  # Several steps per call: the timing starts at the first call's end at or
+  # after the warm-up.
+  by_call = {29: 1.0, 58: 2.0, 87: 3.0}
+  assert peers.timed_rate(by_call, 10, 64) == pytest.approx(58 * 64 / 2.0)
+  with pytest.raises(ValueError):
+    peers.timed_rate(by_call, 60, 64)
 
 
 def test_workload_steps_are_whole_epochs_and_whole_cli_calls():
