@@ -8,8 +8,8 @@ Runs, interleaved `--repeats` times, each as the user types it:
 
 - one run: `scripts/train.py --flagfile=PRESET`;
 - the sweep: `scripts/sweep.py --flagfile=PRESET --grid=beta=BETAS --jobs=2`
-  (points grouped in one process by default, `--group=0`), evaluations and
-  report included;
+  with its defaults (`--group=0`: the points grouped, up to 8 in a process
+  that also evaluates them), evaluations and report included;
 - with --ungrouped, the same sweep with `--group=1` (one process per point).
 
 Prints wall seconds and the CPU seconds of the child processes (user +
@@ -79,7 +79,7 @@ def main(argv):
   sweep = lambda d, *extra: [  # noqa: E731
       python, "scripts/sweep.py", f"--flagfile={FLAGS.preset}", grid,
       f"--sweep_dir={d}", f"--jobs={FLAGS.jobs}", *extra]
-  variants.append((f"{len(FLAGS.betas)}-point sweep, grouped (--group=0)",
+  variants.append((f"{len(FLAGS.betas)}-point sweep, defaults (--group=0)",
                    sweep))
   if FLAGS.ungrouped:
     variants.append((f"{len(FLAGS.betas)}-point sweep, one process per "

@@ -51,6 +51,7 @@ SLOW = (
     "tests/test_execution.py::test_ten_steps_per_call",
     "tests/test_execution.py::test_log_every_thins",
     "tests/test_group.py::test_grouped_runs_equal_runs_trained_alone",
+    "tests/test_group.py::test_group_process_trains_and_evaluates_its_points",
     "tests/test_readme.py::test_readme_train_command",
     "tests/test_cli.py::test_train_script_reference_bce_end_to_end",
     "tests/test_cli.py::test_question_mean_mean_preset",

@@ -160,6 +160,18 @@ def evaluation_current(json_path, logdir, iw_samples, elbo_samples=None):
   return evaluation.get("iw_samples", 0) == iw_samples
 
 
+def evaluate_point(logdir, json_path, tensorboard_dir, options):
+  """The sweep's evaluation of one trained run, written to `json_path`;
+  returns it (raises TfvaeError)."""
+  from tfvae import evaluation  # pylint: disable=import-outside-toplevel
+  result = evaluation.evaluate_run(
+      logdir, iw_samples=options.iw_samples, metrics=options.metrics,
+      sizes=options.sizes, tensorboard_dir=tensorboard_dir,
+      elbo_samples=options.elbo_samples)
+  evaluation.write_json(json_path, result)
+  return result
+
+
 @dataclasses.dataclass
 class JobResult:
   name: str

@@ -2,8 +2,10 @@
 
 `run_sweep(spec, ...)` is what `tfvae-sweep` does; the planning is in
 `tfvae.analysis.sweep`, the report in `tfvae.analysis.sweep_report`. Each
-point trains as its own process (`train_command + point.args`), so a sweep is
-ordinary runs and resumes like them; evaluations follow one by one.
+point trains as its own process (`train_command + point.args`) or with others
+in a group process (`tfvae.analysis.sweep_group`, which also evaluates its
+points), so a sweep is ordinary runs and resumes like them; the evaluations
+still missing follow one by one.
 """
 
 # pylint: disable=import-outside-toplevel
@@ -100,36 +102,65 @@ def plan(spec, config_of_args):
   return points, included, grid_names
 
 
-def _evaluate_all(plan_rows, trained, spec, options, print_fn):
-  """Evaluates (or keeps) every run; returns (report rows, failure lines)."""
-  from tfvae import evaluation
+def _evaluate_all(plan_rows, trained, spec, options, print_fn,
+                  evaluated=()):
+  """Evaluates (or keeps) every run; returns (report rows, failure lines).
+
+  `evaluated`: names whose evaluation this sweep's group processes wrote.
+  """
   from tfvae.analysis import engines
   from tfvae.analysis import sweep_report
+  from tfvae.runs import files
   failed, rows = [], []
   for name, kind, logdir, json_path, tb_dir, values in plan_rows:
     if name in trained and not trained[name].ok:
       failed.append(f"{name}: {trained[name].message}")
       continue
-    if spec.reevaluate or not sweep.evaluation_current(
-        json_path, logdir, options.iw_samples, options.elbo_samples):
+    current = sweep.evaluation_current(json_path, logdir, options.iw_samples,
+                                       options.elbo_samples)
+    if name in evaluated and current:
+      result = files.read_json(json_path)
+    elif spec.reevaluate or not current:
       try:
-        result = evaluation.evaluate_run(
-            logdir, iw_samples=options.iw_samples, metrics=options.metrics,
-            sizes=options.sizes, tensorboard_dir=tb_dir,
-            elbo_samples=options.elbo_samples)
+        result = sweep.evaluate_point(logdir, json_path, tb_dir, options)
       except TfvaeError as e:
         failed.append(f"{name}: evaluation failed: {e}")
         continue
-      evaluation.write_json(json_path, result)
+    else:
+      result = None
+      print_fn(f"{name}: up to date")
+    if result is not None:
       print_fn(f"{name}: evaluated (-ELBO {result['neg_elbo']:.3f}, rate "
                f"{result['rate']:.3f}, distortion "
                f"{result['distortion']:.3f})")
-    else:
-      print_fn(f"{name}: up to date")
     rows.append(sweep_report.collect_row(name, kind, logdir, json_path,
                                          values))
     rows[-1]["status"] = engines.point_status(logdir)
   return rows, failed
+
+
+def _train(spec, points, train_command, options, evaluation_paths,
+           print_fn):
+  """Trains the points not yet trained, by the spec's engine or, on the
+  local engine, in groups (`tfvae.analysis.sweep_group`, which also
+  evaluates them); returns ({name: JobResult}, {names evaluated})."""
+  from tfvae.analysis import engines
+  from tfvae.analysis import sweep_group
+  log_dir = os.path.join(spec.sweep_dir, sweep.LOG_DIR)
+  engine = spec.engine or engines.LocalEngine(spec.jobs)
+  trainings = [engines.Training(
+      p.name, list(train_command) + p.args,
+      os.path.join(log_dir, p.name + ".log"), p.logdir,
+      p.config.training.steps, p.config.run.eval_every,
+      p.config.run.checkpoint_every) for p in points]
+  todo = [t for t in trainings if not engine.finished(t)]
+  names = {t.name for t in todo}
+  to_train = [p for p in points if p.name in names]
+  size = sweep_group.group_size(spec.group, [p.config for p in to_train])
+  if size > 1 and isinstance(engine, engines.LocalEngine):
+    return sweep_group.train_grouped(to_train, size, log_dir, spec.jobs,
+                                     options, evaluation_paths, print_fn)
+  return engine.run(todo, print_fn=print_fn), set()
 
 
 def run_sweep(spec, options, config_of_args, print_fn=print,
@@ -156,33 +187,21 @@ def run_sweep(spec, options, config_of_args, print_fn=print,
              + " ".join(shlex.quote(a) for a in point.args))
   if spec.dry_run:
     return len(points), []
-  log_dir = os.path.join(spec.sweep_dir, sweep.LOG_DIR)
-  from tfvae.analysis import engines
-  engine = spec.engine or engines.LocalEngine(spec.jobs)
-  trainings = [engines.Training(
-      p.name, list(train_command) + p.args,
-      os.path.join(log_dir, p.name + ".log"), p.logdir,
-      p.config.training.steps, p.config.run.eval_every,
-      p.config.run.checkpoint_every) for p in points]
-  todo = [t for t in trainings if not engine.finished(t)]
-  from tfvae.analysis import sweep_group
-  size = sweep_group.group_size(spec.group, [p.config for p in points])
-  if size > 1 and isinstance(engine, engines.LocalEngine):
-    names = {t.name for t in todo}
-    trained = sweep_group.train_grouped(
-        [p for p in points if p.name in names], size, log_dir, print_fn)
-  else:
-    trained = engine.run(todo, print_fn=print_fn)
   # (name, kind, logdir, evaluation JSON, TensorBoard dir, grid values)
   plan_rows = [(p.name, "sweep", p.logdir,
                 os.path.join(p.logdir, sweep.EVALUATION_FILE),
                 evaluation.default_output_paths(p.logdir)[1], p.values)
                for p in points]
+  trained, evaluated = _train(
+      spec, points, train_command, options,
+      {name: (json_path, tb_dir)
+       for name, _, _, json_path, tb_dir, _ in plan_rows}, print_fn)
   plan_rows += [(name, "included", path,
                  os.path.join(spec.sweep_dir, sweep.INCLUDED_DIR,
                               name + ".json"), None, {})
                 for name, path in included]
-  rows, failed = _evaluate_all(plan_rows, trained, spec, options, print_fn)
+  rows, failed = _evaluate_all(plan_rows, trained, spec, options, print_fn,
+                                evaluated)
   if rows:
     paths, table = sweep_report.write_report(rows, spec.sweep_dir, grid_names)
     print_fn()

@@ -63,11 +63,11 @@ def define_flags():
                       "run directory per point, logs/, the report.")
   flags.DEFINE_integer("jobs", 1, "Runs trained at a time, each in its own "
                        "process (the evaluations follow, one by one).")
-  flags.DEFINE_integer("group", 1, "Points trained together in one process "
+  flags.DEFINE_integer("group", 0, "Points trained together in one process "
                        "(one data pipeline, their steps in one compiled "
                        "function; each point's numbers are its own run's): "
-                       "1 = one process per point (default), 0 = auto (up to "
-                       "8 for --architecture=mlp, else 1). Local engine "
+                       "0 = auto (default: up to 8 for --architecture=mlp, "
+                       "else 1), 1 = one process per point. Local engine "
                        "only.")
   flags.DEFINE_enum("engine", "local", ["local", "ray"], "Where the points "
                     "train: local (--jobs subprocesses) or ray (one Ray task "
