@@ -385,9 +385,12 @@ class RayEngine:
     from ray.tune.schedulers import ASHAScheduler
     steps = [t.steps for t in trainings if t.steps]
     evals = [t.eval_every for t in trainings if t.eval_every]
+    # max_t one past the last step: ASHA stops a trial that reports
+    # step >= max_t, and a point's last evaluation comes before its final
+    # metrics are written, so max_t = steps killed finished points at random.
     scheduler = ASHAScheduler(
         time_attr="step", metric="neg_elbo", mode="min",
-        max_t=max(steps) if steps else 10**9,
+        max_t=max(steps) + 1 if steps else 10**9,
         grace_period=min(evals) if evals else 1,
         reduction_factor=ASHA_REDUCTION_FACTOR)
     by_name = {t.name: t for t in trainings}

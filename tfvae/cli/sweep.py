@@ -61,8 +61,10 @@ def define_flags():
                             "(repeatable).")
   flags.DEFINE_string("sweep_dir", "runs/sweep", "Directory of the sweep: one "
                       "run directory per point, logs/, the report.")
-  flags.DEFINE_integer("jobs", 1, "Runs trained at a time, each in its own "
-                       "process (the evaluations follow, one by one).")
+  flags.DEFINE_integer("jobs", 1, "Trainings at a time, each in its own "
+                       "process: one point, or a group of points (--group) "
+                       "that also evaluates them; other evaluations follow, "
+                       "one by one.")
   flags.DEFINE_integer("group", 0, "Points trained together in one process "
                        "(one data pipeline, their steps in one compiled "
                        "function; each point's numbers are its own run's): "
