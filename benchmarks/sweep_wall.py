@@ -10,7 +10,12 @@ Runs, interleaved `--repeats` times, each as the user types it:
 - the sweep: `scripts/sweep.py --flagfile=PRESET --grid=beta=BETAS --jobs=2`
   with its defaults (`--group=0`: the points grouped, up to 8 in a process
   that also evaluates them), evaluations and report included;
-- with --ungrouped, the same sweep with `--group=1` (one process per point).
+- with --ungrouped, the same sweep with `--group=1` (one process per point);
+- with --ray, the sweep with `--engine=ray` on a Ray instance started on
+  this machine (auto groups: one per task slot, --jobs CPUs), and with
+  --ungrouped also `--engine=ray --group=1` (one task per point). Ray's
+  workers are no children of the sweep, so their CPU seconds are not counted:
+  those rows give wall time only.
 
 Prints wall seconds and the CPU seconds of the child processes (user +
 system, less sensitive than wall time to other jobs sharing the machine), the
@@ -36,6 +41,7 @@ flags.DEFINE_list("betas", ["0.25", "0.5", "1", "2", "4", "8", "16", "32"],
 flags.DEFINE_integer("repeats", 2, "Interleaved runs of each variant.")
 flags.DEFINE_integer("jobs", 2, "The sweep's --jobs.")
 flags.DEFINE_bool("ungrouped", False, "Also time the sweep with --group=1.")
+flags.DEFINE_bool("ray", False, "Also time the sweep with --engine=ray.")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,6 +90,14 @@ def main(argv):
   if FLAGS.ungrouped:
     variants.append((f"{len(FLAGS.betas)}-point sweep, one process per "
                      "point (--group=1)", lambda d: sweep(d, "--group=1")))
+  if FLAGS.ray:
+    variants.append((f"{len(FLAGS.betas)}-point sweep on Ray, defaults "
+                     "(a group per task slot)",
+                     lambda d: sweep(d, "--engine=ray")))
+    if FLAGS.ungrouped:
+      variants.append((f"{len(FLAGS.betas)}-point sweep on Ray, one task per "
+                       "point (--group=1)",
+                       lambda d: sweep(d, "--engine=ray", "--group=1")))
   load_before = os.getloadavg()
   results = {name: [] for name, _ in variants}
   for repeat in range(FLAGS.repeats):
@@ -108,9 +122,11 @@ def main(argv):
   for name, runs in results.items():
     walls = [w for w, _ in runs]
     cpus = [c for _, c in runs]
+    cpu_cells = ("n/a | n/a | n/a" if "on Ray" in name else
+                 f"{min(cpus):.1f} | {min(cpus):.1f}-{max(cpus):.1f} | "
+                 f"{min(cpus) / one_cpu:.2f}x")
     print(f"| {name} | {min(walls):.1f} | {min(walls):.1f}-{max(walls):.1f} "
-          f"| {min(walls) / one_wall:.2f}x | {min(cpus):.1f} | "
-          f"{min(cpus):.1f}-{max(cpus):.1f} | {min(cpus) / one_cpu:.2f}x |")
+          f"| {min(walls) / one_wall:.2f}x | {cpu_cells} |")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ scalars; `--log_every` thins the per-step scalars.
 """
 
 import glob
+import math
 import os
 
 import numpy as np
@@ -299,3 +300,59 @@ def test_step_log_is_no_model_weight_and_old_files_still_load(tmp_path):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError):
     other.load_own_variables({**own, str(len(own)): np.zeros(3)})
+
+
+@pytest.mark.parametrize("n,fit_args", [
+    (100, {}),                                   # Keras' batch size 32
+    (90, {"batch_size": 8, "validation_split": 0.2}),
+    (64, {"batch_size": 16}),
+])
+def test_an_epoch_of_arrays_makes_one_iterator_and_the_same_batches(
+    n, fit_args, monkeypatch):
+  """fit on arrays passes the epoch's step count (and Keras' batch size) to
+  Keras' loop, which then makes one data iterator an epoch, not two; the
+  batches, shuffled, are Keras' own: the weights equal those of Keras' `fit`
+  called without them, at the same steps per call."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from tfvae.models import execution  # pylint: disable=import-outside-toplevel
+  x = _images(n)
+  made = []
+  original = tf.data.Dataset.__iter__
+
+  def counting_iter(self):
+    made.append(1)
+    return original(self)
+
+  fast = _digits_vae()
+  extra = execution.epoch_of_arrays(keras.Model.fit, fast, x, (), fit_args)
+  assert extra["steps_per_epoch"] == len(range(
+      0, int(n * (1 - fit_args.get("validation_split", 0))),
+      fit_args.get("batch_size", 32)))
+  assert ("batch_size" in extra) == ("batch_size" not in fit_args)
+  monkeypatch.setattr(tf.data.Dataset, "__iter__", counting_iter)
+  fast.fit(x, epochs=4, verbose=0, **fit_args)
+  fast_iterators = len(made)
+  plain = _digits_vae()
+  plain.steps_per_execution = fast.steps_per_execution
+  made.clear()
+  keras.Model.fit(plain, x, epochs=4, verbose=0, **fit_args)
+  assert int(fast.optimizer.iterations.numpy()) == int(
+      plain.optimizer.iterations.numpy()) == 4 * extra["steps_per_epoch"]
+  validation = 4 if fit_args.get("validation_split") else 0
+  assert fast_iterators == 4 + 1 + validation * 2
+  assert len(made) == 4 * 2 + validation * 2
+  for a, b in zip(fast.state_weights(), plain.state_weights()):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert execution.epoch_of_arrays(keras.Model.fit, fast, x, (),
+                                   {"steps_per_epoch": 3}) == {}
+  data = tf.data.Dataset.from_tensor_slices(x).batch(8)
+  assert execution.epoch_of_arrays(keras.Model.fit, fast, data, (), {}) == {}
+  # batch_size given positionally (after y), or None by keyword.
+  assert execution.epoch_of_arrays(keras.Model.fit, fast, x, (None, 10),
+                                   {}) == {"steps_per_epoch": math.ceil(n / 10)}
+  assert execution.epoch_of_arrays(keras.Model.fit, fast, x, (),
+                                   {"batch_size": None}) == {
+                                       "steps_per_epoch": math.ceil(n / 32),
+                                       "batch_size": 32}
+  assert execution.epoch_of_arrays(keras.Model.fit, fast, x, (None, None),
+                                   {}) == {}

@@ -98,10 +98,15 @@ def test_sweep_groups_small_models_by_default():
   from tfvae.analysis import sweep_group  # pylint: disable=import-outside-toplevel
   mlp = [_config(f"m{k}", beta=k + 1.0) for k in range(3)]
   conv = _config("c", architecture="conv", dataset="dsprites")
-  assert sweep_group.group_size(0, mlp) == sweep_group.AUTO_GROUP_SIZE > 1
+  assert sweep_group.group_size(0, mlp * 4) == sweep_group.AUTO_GROUP_SIZE > 1
+  assert sweep_group.group_size(0, mlp) == 3  # All in one group.
   assert sweep_group.group_size(0, mlp + [conv]) == 1
   assert sweep_group.group_size(3, [conv]) == 3
   assert sweep_group.group_size(1, mlp) == 1
+  # Spread over a Ray cluster's task slots: 12 points on 4 slots, 3 each.
+  assert sweep_group.group_size(0, mlp * 4, slots=4) == 3
+  assert sweep_group.group_size(0, mlp * 20, slots=2) == \
+      sweep_group.AUTO_GROUP_SIZE
 
 
 def _points(tmp_path, betas):
@@ -117,18 +122,20 @@ def _points(tmp_path, betas):
 
 def test_group_process_trains_and_evaluates_its_points(tmp_path):
   # pylint: disable=import-outside-toplevel
-  from tfvae.analysis import sweep_group
+  from tfvae.analysis import engines, sweep_group
   from tfvae.evaluation import EvaluationOptions
   points = _points(tmp_path, (0.5, 2))
   paths = {p.name: (str(tmp_path / f"{p.name}.json"), None) for p in points}
   lines = []
   trained, evaluated = sweep_group.train_grouped(
-      points, 8, str(tmp_path / "logs"), jobs=2,
+      points, 8, str(tmp_path / "logs"), engines.LocalEngine(jobs=2),
       options=EvaluationOptions(iw_samples=5, elbo_samples=2),
       evaluation_paths=paths, print_fn=lines.append)
   assert [trained[p.name].ok for p in points] == [True, True], trained
   assert evaluated == {p.name for p in points}
-  assert len(lines) == 2 and all("in a group of 2" in l for l in lines)
+  assert lines[0].startswith("[1/1] group_0: trained"), lines
+  assert lines[1:] == [f"{p.name}: trained (group_0, 2 point(s))"
+                       for p in points]
   for point in points:
     assert os.path.exists(os.path.join(point.logdir, "final_metrics.json"))
     evaluation = json.loads(open(paths[point.name][0]).read())
@@ -139,12 +146,13 @@ def test_group_process_trains_and_evaluates_its_points(tmp_path):
 
 def test_group_process_that_dies_fails_its_points(tmp_path, monkeypatch):
   # pylint: disable-next=import-outside-toplevel
-  from tfvae.analysis import sweep_group
+  from tfvae.analysis import engines, sweep_group
   monkeypatch.setattr(sweep_group, "GROUP_COMMAND",
                       (sys.executable, "-c", "import sys; sys.exit(3)"))
   points = _points(tmp_path, (1, 2, 4))
   trained, evaluated = sweep_group.train_grouped(
-      points, 2, str(tmp_path / "logs"), jobs=2, print_fn=lambda line: None)
+      points, 2, str(tmp_path / "logs"), engines.LocalEngine(jobs=2),
+      print_fn=lambda line: None)
   assert not evaluated
   for point in points:
     assert not trained[point.name].ok

@@ -5,11 +5,13 @@ through `scripts/sweep.py --engine=ray`, which shuts it down at the end; each
 sweep is bounded by a subprocess timeout.
 
 - A 2x2 grid (beta x seed) on digits trains to the same sweep.csv, number for
-  number, with --engine=local and --engine=ray, although the Ray run's worker
-  for one point is killed (SIGKILL) once that point's first checkpoint is on
-  disk: Ray retries the task and train.py resumes the point from its
-  checkpoint (resuming is bit-exact, tests/test_resume.py). Rerunning the
-  same sweep trains nothing.
+  number, with --engine=local (one group process of 4) and --engine=ray (two
+  groups of 2, one task each: one per CPU), although the Ray worker of one
+  point's group is killed (SIGKILL) once that point's first checkpoint is on
+  disk: Ray retries the task and the group process resumes its points from
+  their checkpoints (resuming is bit-exact, tests/test_resume.py). Rerunning
+  the same sweep trains nothing. The same grid with --group=1 trains one
+  `train.py` per point on Ray, to the same numbers.
 - ASHA on two points run one after the other, the second with a learning rate
   10^4 times smaller: at the first evaluation its -ELBO is far worse than the
   first point's at that step, so ASHA stops it there; its row says
@@ -26,11 +28,13 @@ import csv
 import os
 import signal
 import sys
+import types
 
 import pytest
 
 from conftest import run_script
 from tfvae.analysis import engines
+from tfvae.analysis import sweep_runner
 from tfvae.errors import ConfigError
 
 TIMEOUT = 480
@@ -88,6 +92,14 @@ def test_make_engine_checks_its_arguments(monkeypatch):
     engines.make_engine("local", scheduler="asha")
   with pytest.raises(ConfigError, match="engine must be one of"):
     engines.make_engine("dask")
+  # ASHA judges points one by one: no groups.
+  asha = types.SimpleNamespace(trains_groups=False, scheduler="asha")
+  spec = sweep_runner.SweepSpec(grids=["beta=1,2"], engine=asha)
+  assert spec.validate() is spec
+  spec.group = 2
+  with pytest.raises(ConfigError, match="group=2 cannot be used with "
+                     "scheduler=asha"):
+    spec.validate()
   monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails.
   with pytest.raises(ConfigError, match=r"pip install 'tfvae\[ray\]'"):
     engines.make_engine("ray")
@@ -122,6 +134,7 @@ def test_ray_sweep_equals_local_with_a_killed_worker(tmp_path):
                     timeout=TIMEOUT)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert killed.exists()  # The fault happened.
+  assert "training 4 point(s) in 2 group(s) on a Ray instance" in proc.stdout
   for name in POINTS:
     assert f"{name}: trained" in proc.stdout, proc.stdout
   log = (ray / "logs" / f"{POINTS[1]}.log").read_text()
@@ -142,6 +155,15 @@ def test_ray_sweep_equals_local_with_a_killed_worker(tmp_path):
   assert "trained" not in proc.stdout
   for name in POINTS:
     assert f"{name}: up to date" in proc.stdout
+
+  # One train.py per point on Ray: the same numbers again.
+  lone = tmp_path / "lone"
+  proc = run_script("sweep.py", *TINY, "--grid=beta=2", "--grid=seed=0,1",
+                    "--engine=ray", "--group=1", f"--sweep_dir={lone}",
+                    timeout=TIMEOUT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "training 2 point(s) on a Ray instance" in proc.stdout
+  assert read_csv(lone / "sweep.csv") == local_rows[2:]
 
 
 @pytest.mark.slow

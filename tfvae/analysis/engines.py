@@ -3,23 +3,26 @@
 An engine takes the pending points of a sweep (each one `train.py` command
 with its own run directory and log file) and trains them; the sweep then
 evaluates the finished runs and writes its report as always. Both engines run
-the very same `train.py` command per point, so a point's run directory and
+the very same command per point (`train.py`) or group of points (a
+`tfvae.analysis.sweep_group` process), so a point's run directory and
 numbers do not depend on the engine:
 
 - `LocalEngine`: `jobs` subprocesses at a time on this machine.
-- `RayEngine`: one Ray task per point (Ray Core), or one Ray Tune trial per
-  point when an early-stopping scheduler is chosen. The task starts the
-  point's `train.py` command as a subprocess of the Ray worker: TensorFlow's
-  process-wide state (devices, mixed-precision policy, strategies, memory)
-  stays in a fresh process per run, exactly as with the local engine, and
-  a killed worker takes its training process with it.
+- `RayEngine`: one Ray task per point or per group of points (Ray Core), or
+  one Ray Tune trial per point when an early-stopping scheduler is chosen.
+  The task starts the point's `train.py` command (a group's
+  `tfvae.analysis.sweep_group` process) as a subprocess of the Ray worker:
+  TensorFlow's process-wide state (devices, mixed-precision policy,
+  strategies, memory) stays in a fresh process per run, exactly as with the
+  local engine, and a killed worker takes its training process with it.
 
-Fault tolerance comes from the runs themselves: `train.py` resumes a run
-directory from its latest checkpoint (`--resume=auto`), so a point whose
-worker died is retried by Ray (`max_retries`) and continues where its last
-checkpoint left it; a finished point (`final_metrics.json` at its final step)
-is skipped when the sweep is run again. Ctrl-C cancels the Ray tasks (their
-training processes die with them) and leaves every finished point intact.
+Fault tolerance comes from the runs themselves: `train.py` (and a group
+process, for each of its points) resumes a run directory from its latest
+checkpoint (`--resume=auto`), so a point whose worker died is retried by Ray
+(`max_retries`) and continues where its last checkpoint left it; a finished
+point (`final_metrics.json` at its final step) is skipped when the sweep is
+run again. Ctrl-C cancels the Ray tasks (their training processes die with
+them) and leaves every finished point intact.
 
 Early stopping (`scheduler="asha"`): Asynchronous Successive Halving (Li et
 al. 2020, "A System for Massively Parallel Hyperparameter Tuning", MLSys)
@@ -68,16 +71,18 @@ ASHA_REDUCTION_FACTOR = 2
 
 @dataclasses.dataclass
 class Training:
-  """One point to train.
+  """One point to train, or one group of points (`members`).
 
   Attributes:
-    name: the point's name (its run directory's base name).
-    command: the full `train.py` command line (program first).
+    name: the point's name (its run directory's base name), or the group's.
+    command: the full `train.py` command line (program first), or the group
+      process's.
     log_path: file its output is appended to.
-    logdir: the run directory.
+    logdir: the run directory (a group: its first member's).
     steps: the run's total steps (None: not fixed by --steps).
     eval_every: steps between its evaluations.
     checkpoint_every: steps between its checkpoints.
+    members: a group's points, [(name, run directory)]; empty for a point.
   """
 
   name: str
@@ -87,6 +92,11 @@ class Training:
   steps: int = None
   eval_every: int = None
   checkpoint_every: int = None
+  members: list = dataclasses.field(default_factory=list)
+
+  def logdirs(self):
+    """The run directories this training writes."""
+    return [logdir for _, logdir in self.members] or [self.logdir]
 
 
 class PointKilled(RuntimeError):
@@ -115,6 +125,15 @@ def _clear_stopped(logdir):
     os.remove(path)
 
 
+def _clear_finished(trainings, results):
+  """Drops the stop marker of every point these trainings finished."""
+  for training in trainings:
+    if results[training.name].ok:
+      for logdir in training.logdirs():
+        if sweep_lib.training_done(logdir, training.steps):
+          _clear_stopped(logdir)
+
+
 def _die_with_parent():
   """In the child: receive SIGKILL when the parent (the worker) dies."""
   try:
@@ -126,15 +145,16 @@ def _die_with_parent():
     pass
 
 
-def _kill_self_after_checkpoint(training, proc, done_path):
-  """The fault hook: SIGKILL this worker once the first checkpoint is saved."""
-  state = os.path.join(training.logdir, CHECKPOINT_STATE)
+def _kill_self_after_checkpoint(logdir, proc, done_path):
+  """The fault hook: SIGKILL this worker once `logdir`'s first checkpoint is
+  saved."""
+  state = os.path.join(logdir, CHECKPOINT_STATE)
 
   def watch():
     while proc.poll() is None:
       if os.path.exists(state):
         with open(done_path, "w") as f:
-          f.write(f"killed worker {os.getpid()} training {training.name}\n")
+          f.write(f"killed worker {os.getpid()} training {logdir}\n")
         os.kill(os.getpid(), signal.SIGKILL)
       time.sleep(0.05)
 
@@ -161,7 +181,8 @@ def _wait_for_checkpoint(training, step, proc, timeout=120.0):
 
 
 def run_point(training, cwd=None, on_evaluation=None, fault=None):
-  """Runs one point's `train.py` command; its output goes to its log file.
+  """Runs one point's `train.py` command (or a group's process); its output
+  goes to its log file.
 
   Args:
     training: the `Training`.
@@ -189,8 +210,9 @@ def run_point(training, cwd=None, on_evaluation=None, fault=None):
     try:
       if fault:
         name, _, done_path = fault.partition(":")
-        if name == training.name and not os.path.exists(done_path):
-          _kill_self_after_checkpoint(training, proc, done_path)
+        logdirs = dict(training.members or [(training.name, training.logdir)])
+        if name in logdirs and not os.path.exists(done_path):
+          _kill_self_after_checkpoint(logdirs[name], proc, done_path)
       for line in proc.stdout:
         log.write(line)
         log.flush()
@@ -219,9 +241,16 @@ class LocalEngine:
   """`jobs` `train.py` subprocesses at a time on this machine."""
 
   name = "local"
+  trains_groups = True
 
   def __init__(self, jobs=1):
     self.jobs = jobs
+
+  def group_slots(self):
+    """How many groups to spread a sweep's points over: 1. On one machine
+    one group process of 8 small models keeps the cores as busy as several
+    processes would, and pays start-up and data once (docs/performance.md)."""
+    return 1
 
   def finished(self, training):
     """Whether the point needs no training."""
@@ -232,9 +261,7 @@ class LocalEngine:
     results = sweep_lib.run_trainings(
         [(t.name, t.command, t.log_path) for t in trainings], self.jobs,
         print_fn=print_fn)
-    for training in trainings:
-      if results[training.name].ok:
-        _clear_stopped(training.logdir)
+    _clear_finished(trainings, results)
     return results
 
 
@@ -249,15 +276,18 @@ def import_ray():
 
 
 class RayEngine:
-  """One Ray task (or Ray Tune trial) per point, on a local or joined cluster.
+  """One Ray task per point or group of points (or one Ray Tune trial per
+  point), on a local or joined cluster.
 
   Args:
     address: None starts a Ray instance on this machine (loopback only, no
       dashboard, `num_cpus` CPUs); "auto" or "host:port" joins a cluster.
     num_cpus: CPUs of a Ray instance started here.
-    cpus_per_run: CPUs Ray reserves for each point.
-    max_retries: retries of a point whose worker or training process died.
-    scheduler: "none" or "asha" (early stopping through Ray Tune).
+    cpus_per_run: CPUs Ray reserves for each point or group.
+    max_retries: retries of a point (group) whose worker or training process
+      died.
+    scheduler: "none" or "asha" (early stopping through Ray Tune, which
+      judges and stops points one by one: no groups).
   """
 
   name = "ray"
@@ -284,6 +314,22 @@ class RayEngine:
     self.cpus_per_run = cpus_per_run
     self.max_retries = max_retries
     self.scheduler = scheduler
+    self._connected_here = False
+
+  @property
+  def trains_groups(self):
+    return self.scheduler == "none"
+
+  def group_slots(self):
+    """How many groups to spread a sweep's points over: the tasks the
+    cluster runs at once, its CPUs / cpus_per_run (connects to a cluster
+    given by address), so each machine gets work."""
+    if self.address is None:
+      cpus = self.num_cpus
+    else:
+      self._ensure_connected()
+      cpus = self.ray.cluster_resources().get("CPU", 1)
+    return max(1, int(cpus // self.cpus_per_run))
 
   def finished(self, training):
     """Whether the point needs no training (a stopped point stays stopped
@@ -295,33 +341,38 @@ class RayEngine:
 
   def run(self, trainings, print_fn=print):
     """Trains the points on Ray; returns {name: JobResult}."""
-    if not trainings:
-      return {}
-    ray = self.ray
-    started_here = not ray.is_initialized()
-    if started_here:
-      self._connect()
-    where = self.address or (f"a Ray instance on this machine "
-                             f"({self.num_cpus} CPUs)")
-    print_fn(f"training {len(trainings)} point(s) on {where}, "
-             f"{self.cpus_per_run:g} CPU(s) each"
-             + (f", scheduler {self.scheduler}" if self.scheduler != "none"
-                else ""))
     try:
+      if not trainings:
+        return {}
+      self._ensure_connected()
+      where = self.address or (f"a Ray instance on this machine "
+                               f"({self.num_cpus} CPUs)")
+      points = sum(len(t.members) or 1 for t in trainings)
+      what = (f"{points} point(s) in {len(trainings)} group(s)"
+              if any(t.members for t in trainings)
+              else f"{points} point(s)")
+      print_fn(f"training {what} on {where}, {self.cpus_per_run:g} CPU(s) "
+               "each" + (f", scheduler {self.scheduler}"
+                         if self.scheduler != "none" else ""))
       if self.scheduler == "asha":
         results = self._run_tune(trainings, print_fn)
       else:
         results = self._run_tasks(trainings, print_fn)
     finally:
-      if started_here:
+      if self._connected_here:
         # Stops a Ray instance started here; on a cluster it ends this job,
         # and Ray kills the job's remaining workers.
-        ray.shutdown()
-    for training in trainings:
-      if results[training.name].ok and sweep_lib.training_done(
-          training.logdir, training.steps):
-        _clear_stopped(training.logdir)
+        self.ray.shutdown()
+        self._connected_here = False
+    _clear_finished(trainings, results)
     return results
+
+  def _ensure_connected(self):
+    """Starts or joins Ray unless this process already has; `run` shuts down
+    what this engine started."""
+    if not self.ray.is_initialized():
+      self._connect()
+      self._connected_here = True
 
   def _connect(self):
     # Workers import tfvae (the task functions live here) and run train.py

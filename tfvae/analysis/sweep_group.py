@@ -7,9 +7,11 @@ schedule (`tfvae.training.group.SHARED_FIELDS`: a grid over beta, beta_norm,
 the likelihood, a balancer, the learning rate) train in groups of up to K
 runs per process (`tfvae.training.group.train_group`): one pipeline, the K
 steps in one compiled function. `--jobs` group processes run at a time, and
-each evaluates its points as soon as they are trained. Every point still
-gets its own run directory, log file, evaluation and final metrics, equal to
-the point trained alone.
+each evaluates its points as soon as they are trained; on Ray each group is
+one task (`tfvae.analysis.engines`), so groups spread over the cluster's
+machines and a group whose worker died resumes its points from their
+checkpoints. Every point still gets its own run directory, log file,
+evaluation and final metrics, equal to the point trained alone.
 
 `--group=0` (auto) groups the points of small models (`--architecture=mlp`)
 AUTO_GROUP_SIZE at a time and trains conv models one process per point
@@ -23,11 +25,10 @@ spec names its points (flat configs, log files) and the evaluation, and the
 process writes what became of each point to the spec's result file.
 """
 
-import concurrent.futures
 import dataclasses
+import math
 import os
 import sys
-import threading
 import time
 
 from tfvae.analysis import sweep as sweep_lib
@@ -38,14 +39,16 @@ AUTO_GROUP_SIZE = 8
 GROUP_COMMAND = (sys.executable, "-m", "tfvae.analysis.sweep_group")
 
 
-def group_size(requested, configs):
-  """The points per group: `requested`, or for 0 (auto) AUTO_GROUP_SIZE when
-  every point's model is an mlp and 1 otherwise."""
+def group_size(requested, configs, slots=1):
+  """The points per group: `requested`, or for 0 (auto) 1 unless every
+  point's model is an mlp, else AUTO_GROUP_SIZE, or fewer when that leaves
+  some of the engine's `slots` idle (`group_slots()`: a Ray cluster's tasks
+  at a time)."""
   if requested > 0:
     return requested
-  if configs and all(c.model.architecture == "mlp" for c in configs):
-    return AUTO_GROUP_SIZE
-  return 1
+  if not configs or any(c.model.architecture != "mlp" for c in configs):
+    return 1
+  return max(1, min(AUTO_GROUP_SIZE, math.ceil(len(configs) / slots)))
 
 
 def _log_print(log_path):
@@ -75,50 +78,68 @@ def _write_spec(members, log_dir, index, options, evaluation_paths):
   return spec_path, result_path
 
 
-def train_grouped(points, size, log_dir, jobs=1, options=None,
-                  evaluation_paths=None, print_fn=print):
-  """Trains `points` (with configs) in groups of at most `size`, `jobs` group
-  processes at a time; with `options` (`EvaluationOptions`) each process
-  also evaluates its trained points named in `evaluation_paths`
-  ({name: (evaluation JSON, TensorBoard dir)}, `sweep.evaluate_point`).
+def group_trainings(points, size, log_dir, options=None,
+                    evaluation_paths=None):
+  """The group processes that train `points` (with configs) in groups of at
+  most `size`: one `engines.Training` each, its spec written; with
+  `options` (`EvaluationOptions`) each process also evaluates its trained
+  points named in `evaluation_paths` ({name: (evaluation JSON, TensorBoard
+  dir)}, `sweep.evaluate_point`).
 
-  Returns ({name: JobResult}, {names evaluated}).
+  Returns [(Training, members, result path)].
   """
-  # pylint: disable-next=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from tfvae.analysis import engines
   from tfvae.training import group
-  batches = group.partition([p.config for p in points], size)
   os.makedirs(log_dir, exist_ok=True)
-  results, evaluated, lock = {}, set(), threading.Lock()
-
-  def run_group(index, indices):
+  groups = []
+  for index, indices in enumerate(
+      group.partition([p.config for p in points], size)):
     members = [points[i] for i in indices]
     spec_path, result_path = _write_spec(members, log_dir, index, options,
                                          evaluation_paths or {})
-    group_log = os.path.join(log_dir, f"group_{index}.log")
-    job = sweep_lib.run_training(f"group_{index}",
-                                 list(GROUP_COMMAND) + [spec_path], group_log)
+    first = members[0].config
+    training = engines.Training(
+        f"group_{index}", list(GROUP_COMMAND) + [spec_path],
+        os.path.join(log_dir, f"group_{index}.log"), members[0].logdir,
+        first.training.steps, first.run.eval_every,
+        first.run.checkpoint_every,
+        members=[(p.name, p.logdir) for p in members])
+    groups.append((training, members, result_path))
+  return groups
+
+
+def train_grouped(points, size, log_dir, engine, options=None,
+                  evaluation_paths=None, print_fn=print):
+  """Trains `points` in groups of at most `size` on `engine` (local: its
+  `jobs` group processes at a time; Ray: one task per group); see
+  `group_trainings` for `options` and `evaluation_paths`.
+
+  Returns ({name: JobResult}, {names evaluated}).
+  """
+  groups = group_trainings(points, size, log_dir, options, evaluation_paths)
+  jobs = engine.run([training for training, _, _ in groups],
+                    print_fn=print_fn)
+  results, evaluated = {}, set()
+  for training, members, result_path in groups:
+    job = jobs[training.name]
     outcome = files.read_json_or_none(result_path) or {}
     by_name = {entry["name"]: entry for entry in outcome.get("points", [])}
-    with lock:
-      for p in members:
-        entry = by_name.get(p.name)
-        if entry is None:  # The process died before writing its result.
-          message = (job.message if not job.ok else
-                     f"the group process wrote no result; see {group_log}")
-          result = sweep_lib.JobResult(p.name, False, message, job.seconds)
-        else:
-          result = sweep_lib.JobResult(p.name, entry["ok"], entry["message"],
-                                       job.seconds)
-          if entry.get("evaluated"):
-            evaluated.add(p.name)
-        results[p.name] = result
-        print_fn(f"[{len(results)}/{len(points)}] {p.name}: {result.message} "
-                 f"({job.seconds:.0f}s, in a group of {len(members)})")
-
-  with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
-    for future in [pool.submit(run_group, i, indices)
-                   for i, indices in enumerate(batches)]:
-      future.result()
+    for p in members:
+      entry = by_name.get(p.name)
+      if entry is None:  # The process died before writing its result.
+        message = (job.message if not job.ok else
+                   f"the group process wrote no result; see "
+                   f"{training.log_path}")
+        result = sweep_lib.JobResult(p.name, False, message, job.seconds)
+      else:
+        result = sweep_lib.JobResult(p.name, entry["ok"], entry["message"],
+                                     job.seconds)
+        if entry.get("evaluated"):
+          evaluated.add(p.name)
+      results[p.name] = result
+      print_fn(f"{p.name}: {result.message} ({training.name}, "
+               f"{len(members)} point(s))")
   return results, evaluated
 
 

@@ -37,9 +37,9 @@ class SweepSpec:
     dry_run: print the training commands and stop.
     engine: where the points train (`tfvae.analysis.engines`); None: the
       local engine with `jobs`.
-    group: with the local engine, points trained together in one process
-      (`tfvae.analysis.sweep_group`); 0: auto (small models grouped), 1:
-      one process per point.
+    group: points trained together in one process
+      (`tfvae.analysis.sweep_group`; on Ray one task per group); 0: auto
+      (small models grouped), 1: one process per point.
   """
 
   sweep_dir: str = "runs/sweep"
@@ -60,10 +60,10 @@ class SweepSpec:
     if self.group < 0:
       raise ConfigError(f"group must be >= 0 (0: auto), got {self.group}",
                         params=("group",))
-    engine_name = getattr(self.engine, "name", "local")
-    if self.group > 1 and engine_name != "local":
-      raise ConfigError(f"group={self.group} needs the local engine (the "
-                        f"{engine_name} engine trains one point per task)",
+    if self.group > 1 and not getattr(self.engine, "trains_groups", True):
+      raise ConfigError(f"group={self.group} cannot be used with scheduler="
+                        f"{self.engine.scheduler}, which judges and stops "
+                        "points one by one (use group=0 or 1)",
                         params=("group",))
     if not (self.grids or self.presets or self.include):
       raise ConfigError("nothing to sweep: give grid=FLAG=V1,V2,... and/or "
@@ -141,9 +141,9 @@ def _evaluate_all(plan_rows, trained, spec, options, print_fn,
 
 def _train(spec, points, train_command, options, evaluation_paths,
            print_fn):
-  """Trains the points not yet trained, by the spec's engine or, on the
-  local engine, in groups (`tfvae.analysis.sweep_group`, which also
-  evaluates them); returns ({name: JobResult}, {names evaluated})."""
+  """Trains the points not yet trained on the spec's engine, one by one or
+  in groups (`tfvae.analysis.sweep_group`, which also evaluates them);
+  returns ({name: JobResult}, {names evaluated})."""
   from tfvae.analysis import engines
   from tfvae.analysis import sweep_group
   log_dir = os.path.join(spec.sweep_dir, sweep.LOG_DIR)
@@ -156,10 +156,12 @@ def _train(spec, points, train_command, options, evaluation_paths,
   todo = [t for t in trainings if not engine.finished(t)]
   names = {t.name for t in todo}
   to_train = [p for p in points if p.name in names]
-  size = sweep_group.group_size(spec.group, [p.config for p in to_train])
-  if size > 1 and isinstance(engine, engines.LocalEngine):
-    return sweep_group.train_grouped(to_train, size, log_dir, spec.jobs,
-                                     options, evaluation_paths, print_fn)
+  if engine.trains_groups and spec.group != 1 and to_train:
+    size = sweep_group.group_size(spec.group, [p.config for p in to_train],
+                                  engine.group_slots())
+    if size > 1:
+      return sweep_group.train_grouped(to_train, size, log_dir, engine,
+                                       options, evaluation_paths, print_fn)
   return engine.run(todo, print_fn=print_fn), set()
 
 

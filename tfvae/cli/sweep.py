@@ -69,16 +69,17 @@ def define_flags():
                        "(one data pipeline, their steps in one compiled "
                        "function; each point's numbers are its own run's): "
                        "0 = auto (default: up to 8 for --architecture=mlp, "
-                       "else 1), 1 = one process per point. Local engine "
-                       "only.")
+                       "fewer to give each of a Ray cluster's task slots a "
+                       "group; else 1), 1 = one process per point. On Ray "
+                       "each group is one task.")
   flags.DEFINE_enum("engine", "local", ["local", "ray"], "Where the points "
                     "train: local (--jobs subprocesses) or ray (one Ray task "
-                    "per point; pip install 'tfvae[ray]').")
+                    "per point or group; pip install 'tfvae[ray]').")
   flags.DEFINE_string("ray_address", None, "--engine=ray: empty starts a Ray "
                       "instance on this machine (loopback, --jobs CPUs, or "
                       "2); auto or HOST:PORT joins a running cluster.")
   flags.DEFINE_float("cpus_per_run", 1, "--engine=ray: CPUs reserved per "
-                     "point.")
+                     "task (a point or a group).")
   flags.DEFINE_integer("max_retries", 3, "--engine=ray: retries of a point "
                        "whose worker died (it resumes from its checkpoint).")
   flags.DEFINE_enum("scheduler", "none", ["none", "asha"], "--engine=ray: "

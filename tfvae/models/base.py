@@ -152,9 +152,15 @@ class BaseVAE(saving.KerasSaving, keras.Model):
 
   def fit(self, x=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
     """Keras' `fit`, after `prepare` checked x and validation_data; tfvae's
-    automatic steps per call divide the epoch (`execution.steps_for_call`)."""
+    automatic steps per call divide the epoch (`execution.steps_for_call`),
+    and an epoch of arrays gets its step count (`execution.epoch_of_arrays`:
+    one data iterator an epoch instead of two)."""
     self.prepare(x, kwargs.get("validation_data"))
     self._choose_steps(keras.Model.fit, x, args, kwargs)
+    if self._auto_steps is not None and \
+        self.steps_per_execution == self._auto_steps_used:
+      kwargs.update(execution.epoch_of_arrays(keras.Model.fit, self, x, args,
+                                              kwargs))
     self._in_fit = True
     try:
       return super().fit(x, *args, **kwargs)
