@@ -104,6 +104,23 @@ def test_make_engine_checks_its_arguments(monkeypatch):
   with pytest.raises(ConfigError, match=r"pip install 'tfvae\[ray\]'"):
     engines.make_engine("ray")
 
+  # Groups per task slot: a Ray instance started here has num_cpus; a
+  # running one (or a cluster) says how many CPUs it has.
+  class FakeRay:
+    initialized = False
+    def is_initialized(self):
+      return self.initialized
+    def cluster_resources(self):
+      return {"CPU": 16.0}
+  fake = FakeRay()
+  monkeypatch.setattr(engines, "import_ray", lambda: fake)
+  engine = engines.RayEngine(num_cpus=4, cpus_per_run=2)
+  assert engine.group_slots() == 2 and engine.trains_groups
+  fake.initialized = True
+  assert engine.group_slots() == 8
+  assert not engines.RayEngine(scheduler="asha").trains_groups
+  assert engines.LocalEngine(jobs=4).group_slots() == 1
+
 
 def test_missing_ray_is_one_line_and_exit_two(tmp_path):
   fake = tmp_path / "no_ray"

@@ -322,9 +322,10 @@ class RayEngine:
 
   def group_slots(self):
     """How many groups to spread a sweep's points over: the tasks the
-    cluster runs at once, its CPUs / cpus_per_run (connects to a cluster
-    given by address), so each machine gets work."""
-    if self.address is None:
+    cluster runs at once, its CPUs / cpus_per_run (a Ray instance this
+    engine would start: num_cpus; else the cluster's, joining it first when
+    this process has not), so each machine gets work."""
+    if self.address is None and not self.ray.is_initialized():
       cpus = self.num_cpus
     else:
       self._ensure_connected()
