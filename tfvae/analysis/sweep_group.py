@@ -86,7 +86,7 @@ def group_trainings(points, size, log_dir, options=None,
   points named in `evaluation_paths` ({name: (evaluation JSON, TensorBoard
   dir)}, `sweep.evaluate_point`).
 
-  Returns [(Training, members, result path)].
+  Returns [(Training, the path of the result file its process writes)].
   """
   # pylint: disable=import-outside-toplevel
   from tfvae.analysis import engines
@@ -105,7 +105,7 @@ def group_trainings(points, size, log_dir, options=None,
         first.training.steps, first.run.eval_every,
         first.run.checkpoint_every,
         members=[(p.name, p.logdir) for p in members])
-    groups.append((training, members, result_path))
+    groups.append((training, result_path))
   return groups
 
 
@@ -118,28 +118,27 @@ def train_grouped(points, size, log_dir, engine, options=None,
   Returns ({name: JobResult}, {names evaluated}).
   """
   groups = group_trainings(points, size, log_dir, options, evaluation_paths)
-  jobs = engine.run([training for training, _, _ in groups],
-                    print_fn=print_fn)
+  jobs = engine.run([training for training, _ in groups], print_fn=print_fn)
   results, evaluated = {}, set()
-  for training, members, result_path in groups:
+  for training, result_path in groups:
     job = jobs[training.name]
     outcome = files.read_json_or_none(result_path) or {}
     by_name = {entry["name"]: entry for entry in outcome.get("points", [])}
-    for p in members:
-      entry = by_name.get(p.name)
+    for name, _ in training.members:
+      entry = by_name.get(name)
       if entry is None:  # The process died before writing its result.
         message = (job.message if not job.ok else
                    f"the group process wrote no result; see "
                    f"{training.log_path}")
-        result = sweep_lib.JobResult(p.name, False, message, job.seconds)
+        result = sweep_lib.JobResult(name, False, message, job.seconds)
       else:
-        result = sweep_lib.JobResult(p.name, entry["ok"], entry["message"],
+        result = sweep_lib.JobResult(name, entry["ok"], entry["message"],
                                      job.seconds)
         if entry.get("evaluated"):
-          evaluated.add(p.name)
-      results[p.name] = result
-      print_fn(f"{p.name}: {result.message} ({training.name}, "
-               f"{len(members)} point(s))")
+          evaluated.add(name)
+      results[name] = result
+      print_fn(f"{name}: {result.message} ({training.name}, "
+               f"{len(training.members)} point(s))")
   return results, evaluated
 
 

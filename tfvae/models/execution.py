@@ -79,6 +79,11 @@ def steps_for_epoch(auto_steps, counts):
   return max(d for d in range(1, steps + 1) if common % d == 0)
 
 
+def _first(x):
+  """The first array of inputs given as a tuple or list, else x."""
+  return x[0] if isinstance(x, (tuple, list)) and x else x
+
+
 def batches_per_epoch(x, batch_size=None, steps=None, validation_split=0.0):
   """The batches one pass over `x` gives: `steps` when given, else a
   dataset's finite cardinality or an array's ceil(n / batch_size) (Keras'
@@ -89,8 +94,7 @@ def batches_per_epoch(x, batch_size=None, steps=None, validation_split=0.0):
   if isinstance(x, tf.data.Dataset):
     cardinality = int(x.cardinality().numpy())
     return cardinality if cardinality >= 0 else None
-  if isinstance(x, (tuple, list)) and x:
-    x = x[0]
+  x = _first(x)
   if isinstance(x, (np.ndarray, tf.Tensor)) or hasattr(x, "__array__"):
     n = int(np.shape(x)[0])
     if validation_split:
@@ -113,10 +117,6 @@ def steps_for_call(auto_steps, method, model, x, args, kwargs):
   return steps_for_epoch(auto_steps, counts)
 
 
-def _is_array(x):
-  return isinstance(x, (np.ndarray, tf.Tensor))
-
-
 def epoch_of_arrays(method, model, x, args, kwargs):
   """`fit` arguments naming the epoch Keras makes of in-memory arrays x:
   "steps_per_epoch" and, when not given, "batch_size" (Keras' default,
@@ -124,8 +124,8 @@ def epoch_of_arrays(method, model, x, args, kwargs):
   arrays or steps_per_epoch is given. (A validation pass makes two
   iterators however it is called: Keras' `evaluate` resets its loop.)"""
   given = inspect.signature(method).bind(model, x, *args, **kwargs).arguments
-  first = x[0] if isinstance(x, (tuple, list)) and x else x
-  if "steps_per_epoch" in given or not _is_array(first):
+  if "steps_per_epoch" in given or not isinstance(
+      _first(x), (np.ndarray, tf.Tensor)):
     return {}
   batch_size = given.get("batch_size") or KERAS_DEFAULT_BATCH_SIZE
   steps = batches_per_epoch(x, batch_size, None,
