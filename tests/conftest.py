@@ -30,6 +30,77 @@ def run_script(script, *args, timeout=600, env=None, cwd=None):
       cwd=cwd or ROOT)
 
 
+# The scripts' programs: `scripts/<script>` imports `<module>` and calls its
+# `<function>()`.
+PROGRAMS = {"train.py": ("tfvae.cli.train", "run"),
+            "export.py": ("tfvae.cli.export", "run"),
+            "evaluate.py": ("tfvae.cli.evaluate", "run"),
+            "weighting.py": ("tfvae.cli.weighting", "main")}
+_SERVERS = []
+
+
+def program_server():
+  """A multiprocessing context whose processes fork from a server that has
+  imported the scripts' programs once (multiprocessing's forkserver; one
+  server per test process)."""
+  import multiprocessing  # pylint: disable=import-outside-toplevel
+  if not _SERVERS:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(sorted(m for m, _ in PROGRAMS.values()))
+    _SERVERS.append(context)
+  return _SERVERS[0]
+
+
+def _program(script, argv, cwd, out_path, err_path, env):
+  """In a forked child: runs a program as its script does after the imports
+  (its exit status becomes the child's)."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  os.chdir(cwd)
+  os.environ.update(env or {})
+  for fd, path in ((1, out_path), (2, err_path)):
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(target, fd)
+    os.close(target)
+  sys.argv = argv
+  module, function = PROGRAMS[script]
+  getattr(importlib.import_module(module), function)()
+
+
+def start_forked(context, script, args, cwd, out_path, err_path, env=None):
+  """Starts `python scripts/<script> args...` as a process forked from
+  `program_server()`'s server: the same program, flags, checks and exit
+  status, without ~8 CPU seconds of imports (so without what TensorFlow
+  prints while it loads, and with `env` applied only to what is read after
+  the imports). Returns the started Process; its stdout and stderr go to
+  the two paths."""
+  child = context.Process(target=_program, args=(
+      script, [os.path.join(ROOT, "scripts", script), *args], cwd, out_path,
+      err_path, env))
+  child.start()
+  return child
+
+
+def run_forked(script, *args, timeout=600, env=None, cwd=None):
+  """`run_script` for tests of what a program does, not of how a fresh
+  interpreter starts it: the program runs in a process forked from
+  `program_server()`'s server. Returns a CompletedProcess."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import tempfile  # pylint: disable=import-outside-toplevel
+  with tempfile.TemporaryDirectory() as logs:
+    out_path = os.path.join(logs, "stdout")
+    err_path = os.path.join(logs, "stderr")
+    child = start_forked(program_server(), script, args, cwd or ROOT,
+                         out_path, err_path, env)
+    child.join(timeout)
+    if child.exitcode is None:
+      child.kill()
+      child.join()
+      raise subprocess.TimeoutExpired(script, timeout)
+    with open(out_path) as out, open(err_path) as err:
+      return subprocess.CompletedProcess([script, *args], child.exitcode,
+                                         out.read(), err.read())
+
+
 # Tests of more than a few seconds each (trainings in subprocesses, several
 # processes or devices, long runs): `pytest -m "not slow"` leaves them out.
 # Listed here rather than decorated so the fast subset is one reviewable list.

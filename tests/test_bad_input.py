@@ -9,27 +9,28 @@ matching the case's pattern, and that no file or directory of the workspace
 was created, removed or modified (paths, sizes, mtimes, contents). The cases
 run two at a time.
 
-The cases of FAST_CASES (each kind of mistake, each script) run as
-`python scripts/<script>`, so what TensorFlow prints while it loads is
-checked too. The others run the same program in a process forked from a
-server that has imported the three programs once (multiprocessing's
-forkserver): the program, its flags, checks and exit are the same, without
-~8 CPU seconds of imports per case.
+The cases of REAL_PROCESS_CASES (a flag error, the errors found once the
+runtime is up, and each script) run as `python scripts/<script>`, so what
+TensorFlow prints while it loads and starts is checked too. The others run
+the same program in a process forked from a server that has imported the
+three programs once (multiprocessing's forkserver): the program, its flags,
+checks and exit are the same, without ~8 CPU seconds of imports per case.
+FAST_CASES (each kind of mistake, each script) is the `-m "not slow"`
+subset.
 """
 
 import collections
 import concurrent.futures
 import hashlib
-import importlib
-import multiprocessing
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import program_server
+from conftest import run_script
+from conftest import start_forked
 
 RUN_A = ["--hidden_units=16", "--latent_dim=2", "--steps=4", "--eval_every=4",
          "--checkpoint_every=2", "--verbose=0"]
@@ -249,30 +250,13 @@ def _make_workspace(ws):
   (ws / "a_file").write_text("not a directory\n")
 
 
-PROGRAMS = {"train.py": "tfvae.cli.train", "export.py": "tfvae.cli.export",
-            "evaluate.py": "tfvae.cli.evaluate"}
 Outcome = collections.namedtuple("Outcome", "returncode stdout stderr")
-
-
-def _program(module, argv, cwd, out_path, err_path):
-  """In a forked child: runs a program as its script does after the imports
-  (its exit status becomes the child's)."""
-  os.chdir(cwd)
-  for fd, path in ((1, out_path), (2, err_path)):
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(target, fd)
-    os.close(target)
-  sys.argv = argv
-  importlib.import_module(module).run()
 
 
 def _forked(context, script, args, cwd, logs):
   out_path = os.path.join(logs, "stdout")
   err_path = os.path.join(logs, "stderr")
-  child = context.Process(target=_program, args=(
-      PROGRAMS[script], [os.path.join(ROOT, "scripts", script), *args], cwd,
-      out_path, err_path))
-  child.start()
+  child = start_forked(context, script, args, cwd, out_path, err_path)
   child.join(300)
   if child.exitcode is None:
     child.kill()
@@ -287,7 +271,7 @@ def _run_case(base, root, case, context):
   shutil.copytree(base, ws, symlinks=True)
   before = _snapshot(ws)
   args = [a.format(ws=ws) for a in args]
-  if name in FAST_CASES:
+  if name in REAL_PROCESS_CASES:
     out = run_script(script, *args, cwd=ws, timeout=300)
   else:
     logs = os.path.join(root, name + ".logs")
@@ -302,6 +286,9 @@ FAST_CASES = ("unknown_flag", "beta_and_beta_norm", "ignored_geco_flag",
               "missing_npz", "npz_wrong_shape", "logdir_of_another_config",
               "train_export_dir_is_a_saved_model", "export_without_checkpoint",
               "evaluate_not_a_run")
+REAL_PROCESS_CASES = ("unknown_flag", "logdir_of_another_config",
+                      "train_export_dir_is_a_saved_model",
+                      "export_without_checkpoint", "evaluate_not_a_run")
 
 
 def _params():
@@ -318,8 +305,7 @@ def results(tmp_path_factory, request):
   base = tmp_path_factory.mktemp("workspace")
   _make_workspace(base)
   root = tmp_path_factory.mktemp("cases")
-  context = multiprocessing.get_context("forkserver")
-  context.set_forkserver_preload(sorted(PROGRAMS.values()))
+  context = program_server()
   with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
     futures = {case[0]: pool.submit(_run_case, str(base), str(root), case,
                                     context)
@@ -330,6 +316,7 @@ def results(tmp_path_factory, request):
 def test_table_is_large_and_ids_unique():
   names = [case[0] for case in CASES]
   assert len(names) == len(set(names)) >= 25
+  assert set(REAL_PROCESS_CASES) <= set(FAST_CASES) <= set(names)
 
 
 @pytest.mark.parametrize("case", _params())

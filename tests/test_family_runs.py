@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import run_forked
 
 # family -> (flags, data maker)
 RNG = np.random.RandomState(0)
@@ -81,7 +81,7 @@ def family_run(request, tmp_path_factory):
   data = make()
   np.savez(base / "data.npz", x=data)
   logdir, export = base / "run", base / "export"
-  proc = run_script("train.py", f"--dataset=npz:{base / 'data.npz'}",
+  proc = run_forked("train.py", f"--dataset=npz:{base / 'data.npz'}",
                     "--latent_dim=3", "--hidden_units=32", "--batch_size=32",
                     "--steps=40", "--eval_every=40", f"--logdir={logdir}",
                     f"--export_dir={export}", *flags)
@@ -101,7 +101,7 @@ def test_trains_with_finite_metrics_and_logs_the_family(family_run):
 
 def test_evaluates_with_the_importance_weighted_bound(family_run):
   out = family_run["base"] / "eval.json"
-  proc = run_script("evaluate.py", f"--logdir={family_run['logdir']}",
+  proc = run_forked("evaluate.py", f"--logdir={family_run['logdir']}",
                     "--iw_samples=20", f"--output_json={out}")
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(out) as f:

@@ -14,9 +14,10 @@ Injected faults and what must happen:
   left; a real full disk on a small tmpfs where this machine may mount one;
 - a second run on a logdir a live run holds: refused with one line naming
   the holder's pid; a lock left by a killed run is taken over;
-- SIGKILL at 20 random moments of one run (steps, evaluation, checkpoint
-  writing, export): the run, resumed each time, ends with the uninterrupted
-  run's weights, and no export version is ever half-written (slow).
+- SIGKILL at 9 random moments of one run (set-up, steps, evaluation,
+  checkpoint writing, export; at least two between checkpoints): the run,
+  resumed each time, ends with the uninterrupted run's weights, and no
+  export version is ever half-written (slow).
 """
 
 import errno
@@ -33,7 +34,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, run_script
+from conftest import ROOT
+from conftest import program_server
+from conftest import run_script
+from conftest import start_forked
 from tfvae.cli import flags as cli
 from tfvae.config import ExperimentConfig
 from tfvae.errors import TfvaeError
@@ -266,10 +270,38 @@ def test_lock_left_by_a_killed_run_is_taken_over(tmp_path):
 # ------------------------------------------------------- kill -9 anywhere
 
 
-KILL_FLAGS = ["--steps=60", "--checkpoint_every=10", "--eval_every=20",
+KILL_FLAGS = ["--steps=200", "--checkpoint_every=10", "--eval_every=50",
               "--hidden_units=16", "--latent_dim=3", "--seed=5",
-              "--verbose=0", "--image_every=20"]
-KILLS = 20
+              "--verbose=0", "--image_every=50"]
+KILL_STEPS = 200
+# Where each kill lands, in turn: "train" a random moment after the attempt's
+# first new checkpoint (steps, evaluations, checkpoint writing), "set-up"
+# before the first checkpoint the uninterrupted run wrote (flags, data,
+# restore, tracing), "late" anywhere after it, "end" after the last
+# checkpoint (the final evaluation, export). The first two "train" kills
+# leave the run at two different steps between checkpoints.
+KILL_PHASES = ("train", "set-up", "train", "late") * 2 + ("end",)
+
+
+def _latest_step(logdir):
+  latest = tf.train.latest_checkpoint(str(logdir / "checkpoints"))
+  return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def _newest_index(logdir):
+  steps = [int(p.rsplit("-", 1)[1][:-len(".index")]) for p in glob.glob(
+      str(logdir / "checkpoints" / "ckpt-*.index"))]
+  return max(steps, default=0)
+
+
+def _wait_for_checkpoint(child, logdir, after, timeout=300):
+  """Waits until the run has written a checkpoint past step `after` (or its
+  process has ended); returns the seconds waited."""
+  started = time.monotonic()
+  while child.exitcode is None and _newest_index(logdir) <= after:
+    assert time.monotonic() - started < timeout
+    time.sleep(0.01)
+  return time.monotonic() - started
 
 
 def _complete_versions(export_dir):
@@ -287,32 +319,60 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_weights(
     tmp_path):
   ref_dir, logdir = tmp_path / "reference", tmp_path / "run"
   export_dir = str(tmp_path / "exports")
-  out = run_script("train.py", *KILL_FLAGS, f"--logdir={ref_dir}")
-  assert out.returncode == 0, out.stderr
-  reference = _weights(str(ref_dir / "checkpoints" / "ckpt-60"))
-  command = [sys.executable, os.path.join(ROOT, "scripts", "train.py"),
-             *KILL_FLAGS, f"--logdir={logdir}", f"--export_dir={export_dir}"]
+  # The runs are forked from a server that has imported the program (its
+  # first process pays the imports), so the kills land in the run itself:
+  # flags, data, restore, steps, evaluations, checkpoints, export. The
+  # moments are drawn over the uninterrupted run's duration, as timed here.
+  context = program_server()
+  start_forked(context, "train.py", ["--helpshort"], ROOT, os.devnull,
+               os.devnull).join(300)
+  child = start_forked(context, "train.py", [
+      *KILL_FLAGS, f"--logdir={ref_dir}",
+      f"--export_dir={tmp_path / 'reference_exports'}"], ROOT, os.devnull,
+                       str(tmp_path / "reference.stderr"))
+  set_up = _wait_for_checkpoint(child, ref_dir, 0)
+  started = time.monotonic() - set_up
+  last_checkpoint = set_up + _wait_for_checkpoint(child, ref_dir,
+                                                  KILL_STEPS - 1)
+  child.join(300)
+  duration = time.monotonic() - started
+  assert child.exitcode == 0, (tmp_path / "reference.stderr").read_text()
+  reference = _weights(str(ref_dir / "checkpoints" / f"ckpt-{KILL_STEPS}"))
+  between_checkpoints = (duration - set_up) * 10 / KILL_STEPS
+  args = [*KILL_FLAGS, f"--logdir={logdir}", f"--export_dir={export_dir}"]
   rng = random.Random(20261203)
-  finished = 0
-  for _ in range(KILLS):
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    time.sleep(rng.uniform(1.0, 4.0))
-    if proc.poll() is None:
-      proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    err = proc.stderr.read()
-    proc.stderr.close()
-    if proc.returncode == 0:
-      finished += 1
+  outcomes = []
+  for kill, phase in enumerate(KILL_PHASES):
+    err_path = tmp_path / f"kill_{kill}.stderr"
+    step = _latest_step(logdir)
+    child = start_forked(context, "train.py", args, ROOT, os.devnull,
+                         str(err_path))
+    if phase == "train":
+      _wait_for_checkpoint(child, logdir, step)
+      child.join(rng.uniform(0.0, between_checkpoints))
+    elif phase == "set-up":
+      child.join(rng.uniform(0.0, set_up))
+    elif phase == "end":
+      _wait_for_checkpoint(child, logdir, KILL_STEPS - 1)
+      child.join(rng.uniform(0.0, duration - last_checkpoint))
     else:
-      assert proc.returncode == -signal.SIGKILL, err[-3000:]
+      child.join(rng.uniform(set_up, duration))
+    if child.exitcode is None:
+      child.kill()
+      child.join()
+    if child.exitcode != 0:
+      assert child.exitcode == -signal.SIGKILL, err_path.read_text()[-3000:]
+    outcomes.append((phase, child.exitcode, _latest_step(logdir)))
     _complete_versions(export_dir)  # Never a half-written version.
+  mid_run = {step for _, code, step in outcomes
+             if code != 0 and 0 < step < KILL_STEPS}
+  assert len(mid_run) >= 2, outcomes
+  # A fresh interpreter finishes the run.
   out = run_script("train.py", *KILL_FLAGS, f"--logdir={logdir}",
                    f"--export_dir={export_dir}")
   assert out.returncode == 0, out.stderr
-  _assert_same_weights(_weights(str(logdir / "checkpoints" / "ckpt-60")),
-                       reference)
+  _assert_same_weights(
+      _weights(str(logdir / "checkpoints" / f"ckpt-{KILL_STEPS}")), reference)
   assert _complete_versions(export_dir)
   assert not glob.glob(os.path.join(export_dir, ".*"))  # No temporaries.
   assert not os.path.exists(runlock.lock_path(str(logdir)))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, run_script
+from conftest import run_forked
 from tfvae.config import ExperimentConfig
 from tfvae.config import ignored
 from tfvae.data import datasets
@@ -241,7 +241,7 @@ def test_export_serves_without_tfvae_and_with_saved_model_cli(model, data,
 
 def test_flagfile_trains_reports_perplexity_and_exports(tmp_path):
   logdir, export_dir = str(tmp_path / "run"), str(tmp_path / "export")
-  out = run_script("train.py",
+  out = run_forked("train.py",
                    "--flagfile=scripts/flags/sentence_vae.flags",
                    "--steps=30", "--eval_every=30", "--hidden_units=32",
                    "--embedding_dim=16", f"--logdir={logdir}",
