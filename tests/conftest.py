@@ -35,7 +35,8 @@ def run_script(script, *args, timeout=600, env=None, cwd=None):
 PROGRAMS = {"train.py": ("tfvae.cli.train", "run"),
             "export.py": ("tfvae.cli.export", "run"),
             "evaluate.py": ("tfvae.cli.evaluate", "run"),
-            "weighting.py": ("tfvae.cli.weighting", "main")}
+            "weighting.py": ("tfvae.cli.weighting", "main"),
+            "sweep.py": ("tfvae.cli.sweep", "run")}
 _SERVERS = []
 
 
