@@ -19,7 +19,6 @@ FAST_CASES (each kind of mistake, each script) is the `-m "not slow"`
 subset.
 """
 
-import collections
 import concurrent.futures
 import hashlib
 import os
@@ -29,8 +28,8 @@ import numpy as np
 import pytest
 
 from conftest import program_server
+from conftest import run_forked
 from conftest import run_script
-from conftest import start_forked
 
 RUN_A = ["--hidden_units=16", "--latent_dim=2", "--steps=4", "--eval_every=4",
          "--checkpoint_every=2", "--verbose=0"]
@@ -250,33 +249,14 @@ def _make_workspace(ws):
   (ws / "a_file").write_text("not a directory\n")
 
 
-Outcome = collections.namedtuple("Outcome", "returncode stdout stderr")
-
-
-def _forked(context, script, args, cwd, logs):
-  out_path = os.path.join(logs, "stdout")
-  err_path = os.path.join(logs, "stderr")
-  child = start_forked(context, script, args, cwd, out_path, err_path)
-  child.join(300)
-  if child.exitcode is None:
-    child.kill()
-    child.join()
-  with open(out_path) as out, open(err_path) as err:
-    return Outcome(child.exitcode, out.read(), err.read())
-
-
-def _run_case(base, root, case, context):
+def _run_case(base, root, case):
   name, script, args, _ = case
   ws = os.path.join(root, name)
   shutil.copytree(base, ws, symlinks=True)
   before = _snapshot(ws)
   args = [a.format(ws=ws) for a in args]
-  if name in REAL_PROCESS_CASES:
-    out = run_script(script, *args, cwd=ws, timeout=300)
-  else:
-    logs = os.path.join(root, name + ".logs")
-    os.makedirs(logs)
-    out = _forked(context, script, args, ws, logs)
+  run = run_script if name in REAL_PROCESS_CASES else run_forked
+  out = run(script, *args, cwd=ws, timeout=300)
   return out, before, _snapshot(ws)
 
 
@@ -305,10 +285,9 @@ def results(tmp_path_factory, request):
   base = tmp_path_factory.mktemp("workspace")
   _make_workspace(base)
   root = tmp_path_factory.mktemp("cases")
-  context = program_server()
+  program_server()  # Started here, not by two threads at once.
   with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-    futures = {case[0]: pool.submit(_run_case, str(base), str(root), case,
-                                    context)
+    futures = {case[0]: pool.submit(_run_case, str(base), str(root), case)
                for case in CASES if case[0] in wanted}
     return {name: future.result() for name, future in futures.items()}
 

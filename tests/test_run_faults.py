@@ -270,10 +270,11 @@ def test_lock_left_by_a_killed_run_is_taken_over(tmp_path):
 # ------------------------------------------------------- kill -9 anywhere
 
 
-KILL_FLAGS = ["--steps=200", "--checkpoint_every=10", "--eval_every=50",
+KILL_STEPS, KILL_CHECKPOINT_EVERY = 200, 10
+KILL_FLAGS = [f"--steps={KILL_STEPS}",
+              f"--checkpoint_every={KILL_CHECKPOINT_EVERY}", "--eval_every=50",
               "--hidden_units=16", "--latent_dim=3", "--seed=5",
               "--verbose=0", "--image_every=50"]
-KILL_STEPS = 200
 # Where each kill lands, in turn: "train" a random moment after the attempt's
 # first new checkpoint (steps, evaluations, checkpoint writing), "set-up"
 # before the first checkpoint the uninterrupted run wrote (flags, data,
@@ -338,7 +339,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_weights(
   duration = time.monotonic() - started
   assert child.exitcode == 0, (tmp_path / "reference.stderr").read_text()
   reference = _weights(str(ref_dir / "checkpoints" / f"ckpt-{KILL_STEPS}"))
-  between_checkpoints = (duration - set_up) * 10 / KILL_STEPS
+  between_checkpoints = ((duration - set_up) * KILL_CHECKPOINT_EVERY /
+                         KILL_STEPS)
   args = [*KILL_FLAGS, f"--logdir={logdir}", f"--export_dir={export_dir}"]
   rng = random.Random(20261203)
   outcomes = []
